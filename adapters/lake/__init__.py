@@ -1,0 +1,1 @@
+"""The parquet lake on a local (or mounted) filesystem."""

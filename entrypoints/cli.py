@@ -1,0 +1,84 @@
+"""The `finops` command line: one sub-command per module in `entrypoints.commands`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import traceback
+from collections.abc import Sequence
+
+from finops_core.errors import FinopsError
+
+# Each module defines `register(subparsers)`; the order here is the order `--help` lists them.
+COMMAND_MODULES = (
+    "entrypoints.commands.demo",
+    "entrypoints.commands.landing",
+    "entrypoints.commands.generate",
+    "entrypoints.commands.stream",
+    "entrypoints.commands.batch",
+    "entrypoints.commands.load",
+    "entrypoints.commands.query",
+    "entrypoints.commands.audit",
+    "entrypoints.commands.profile",
+)
+
+DESCRIPTION = """\
+Cloud Provider Analytics: turn a cloud provider's usage events and billing/CRM data into FinOps
+answers (cost, usage, cost per request, carbon per organisation, service and day).
+
+The lake lives in one folder (--lake, default ./datalake or $FINOPS_LAKE):
+landing -> bronze -> silver (+ quarantine) -> gold, then a serving store answers queries.
+"""
+
+EPILOG = """\
+examples:
+  finops demo                              # the whole pipeline on the embedded defaults
+  finops landing --zip data/cloud_provider_challenge_dataset_v1.zip
+  finops batch --engine spark              # bronze, silver, gold on Spark (local[*])
+  finops load && finops query q2 --org org_xaji0y6d --days 14
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="finops",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--verbose", action="store_true", help="show tracebacks and Spark's own logs"
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name == module_name:
+                continue  # a command not built yet
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.handler(args) or 0)
+    except FinopsError as error:
+        if args.verbose:
+            traceback.print_exc()
+        print(f"finops: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("finops: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per `finops` sub-command; each defines `register(subparsers)`."""

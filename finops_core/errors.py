@@ -1,0 +1,27 @@
+"""Errors a person can act on: each message is one sentence saying what is wrong and what to do."""
+
+
+class FinopsError(Exception):
+    """Base of every error the CLI prints as one sentence (no traceback unless --verbose)."""
+
+    exit_code = 1
+
+
+class ConfigurationError(FinopsError):
+    exit_code = 2
+
+
+class DatasetMissing(FinopsError):
+    exit_code = 3
+
+
+class LandingRefused(FinopsError):
+    exit_code = 4
+
+
+class ServingUnavailable(FinopsError):
+    exit_code = 5
+
+
+class EngineUnavailable(FinopsError):
+    exit_code = 6

@@ -1,0 +1,286 @@
+"""The rule algebra: declarative checks and their pure-Python interpreter.
+
+A rule is data (id, check, severity, message). This module is one interpreter of the checks; the
+Spark adapter compiles the same values into Column expressions. Checks read a *record*: a mapping
+of field name -> text (or None), exactly as the landing feed gave it, plus the reference data
+(orgs, resources) the record is joined to.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import re
+from collections.abc import Mapping
+from typing import Union
+
+import attrs
+
+# Text grammars shared by every engine. Each engine anchors them in its own regex dialect
+# (Python: re.fullmatch; Java: ^(?:...)\z). Only ASCII classes, so both dialects agree.
+NUMBER_PATTERN = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?"
+INTEGER_PATTERN = r"[+-]?[0-9]{1,18}"
+TIMESTAMP_PATTERN = r"(19|20)[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z"
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # strptime spelling of TIMESTAMP_PATTERN
+DATE_PATTERN = r"(19|20)[0-9]{2}-[0-9]{2}-[0-9]{2}"
+
+_NUMBER = re.compile(NUMBER_PATTERN)
+_INTEGER = re.compile(INTEGER_PATTERN)
+_TIMESTAMP = re.compile(TIMESTAMP_PATTERN)
+_DATE = re.compile(DATE_PATTERN)
+
+Text = Union[str, None]
+Record = Mapping[str, Text]
+
+
+class Severity(enum.Enum):
+    QUARANTINE = "quarantine"  # the row leaves silver for the quarantine table
+    FLAG = "flag"  # the row stays in silver and carries the flag
+
+
+# ---- text parsing shared by the rules and by normalisation ----------------------------------
+
+
+def is_missing(text: Text) -> bool:
+    return text is None or text == ""
+
+
+def parse_number(text: Text) -> float | None:
+    """A float when the text is a number in NUMBER_PATTERN, else None."""
+    if text is None or _NUMBER.fullmatch(text) is None:
+        return None
+    return float(text)
+
+
+def parse_integer(text: Text) -> int | None:
+    if text is None or _INTEGER.fullmatch(text) is None:
+        return None
+    return int(text)
+
+
+def parse_timestamp(text: Text) -> dt.datetime | None:
+    """A UTC datetime for `YYYY-MM-DDTHH:MM:SSZ` text naming a real instant, else None."""
+    if text is None or _TIMESTAMP.fullmatch(text) is None:
+        return None
+    try:
+        return dt.datetime.strptime(text, TIMESTAMP_FORMAT).replace(tzinfo=dt.timezone.utc)
+    except ValueError:
+        return None
+
+
+def parse_date(text: Text) -> dt.date | None:
+    if text is None or _DATE.fullmatch(text) is None:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+# ---- references: master data a record is checked against --------------------------------------
+
+
+@attrs.frozen
+class Reference:
+    """Master rows looked up by a record's key field (a left join in a table engine)."""
+
+    name: str  # also the master source name
+    key: str  # key column in the master source
+    fields: tuple[str, ...]  # master columns the rules or silver need
+
+    def column(self, field: str) -> str:
+        """The name a joined engine gives a reference field: `<reference>__<field>`."""
+        return f"{self.name}__{field}"
+
+    @property
+    def found_column(self) -> str:
+        return f"{self.name}__found"
+
+
+# Reference data for the pure interpreter: reference name -> key -> field -> text.
+ReferenceData = Mapping[str, Mapping[str, Mapping[str, Text]]]
+
+
+# ---- the checks --------------------------------------------------------------------------------
+# Each check is true when the record VIOLATES it.
+
+
+@attrs.frozen
+class Missing:
+    """The field is null/absent or the empty string."""
+
+    field: str
+
+
+@attrs.frozen
+class NotNumber:
+    """The field is present (not null) but its text is not a number."""
+
+    field: str
+
+
+@attrs.frozen
+class NotInteger:
+    """The field is present (not null) but its text is not an integer."""
+
+    field: str
+
+
+@attrs.frozen
+class NotTimestamp:
+    """The field is null, or not a valid `YYYY-MM-DDTHH:MM:SSZ` UTC instant."""
+
+    field: str
+
+
+@attrs.frozen
+class NotOneOf:
+    """The field is null or not one of the allowed texts."""
+
+    field: str
+    allowed: tuple[str, ...]
+
+
+@attrs.frozen
+class NumberBelow:
+    """The field is a number strictly below `bound`."""
+
+    field: str
+    bound: float
+
+
+@attrs.frozen
+class NumberInRange:
+    """The field is a number with low <= number < high."""
+
+    field: str
+    low: float
+    high: float
+
+
+@attrs.frozen
+class UnknownReference:
+    """The field is null or names no row of the reference."""
+
+    field: str
+    reference: Reference
+
+
+@attrs.frozen
+class DiffersFromReference:
+    """The referenced row exists and one of (record field, reference field) pairs differs."""
+
+    key_field: str
+    reference: Reference
+    pairs: tuple[tuple[str, str], ...]
+
+
+@attrs.frozen
+class DateBeforeReference:
+    """The referenced row exists, both dates are valid, and the record's UTC date is earlier."""
+
+    timestamp_field: str
+    key_field: str
+    reference: Reference
+    reference_date_field: str
+
+
+Check = Union[
+    Missing,
+    NotNumber,
+    NotInteger,
+    NotTimestamp,
+    NotOneOf,
+    NumberBelow,
+    NumberInRange,
+    UnknownReference,
+    DiffersFromReference,
+    DateBeforeReference,
+]
+
+
+@attrs.frozen
+class Rule:
+    id: str
+    check: Check
+    severity: Severity
+    message: str
+
+
+def _referenced(record: Record, refs: ReferenceData, key_field: str, reference: Reference) -> Mapping[str, Text] | None:
+    key = record.get(key_field)
+    if key is None:
+        return None
+    return refs.get(reference.name, {}).get(key)
+
+
+def violates(check: Check, record: Record, refs: ReferenceData) -> bool:
+    """The pure interpreter: does `record` break `check`?"""
+    if isinstance(check, Missing):
+        return is_missing(record.get(check.field))
+    if isinstance(check, NotNumber):
+        text = record.get(check.field)
+        return text is not None and parse_number(text) is None
+    if isinstance(check, NotInteger):
+        text = record.get(check.field)
+        return text is not None and parse_integer(text) is None
+    if isinstance(check, NotTimestamp):
+        return parse_timestamp(record.get(check.field)) is None
+    if isinstance(check, NotOneOf):
+        return record.get(check.field) not in check.allowed
+    if isinstance(check, NumberBelow):
+        number = parse_number(record.get(check.field))
+        return number is not None and number < check.bound
+    if isinstance(check, NumberInRange):
+        number = parse_number(record.get(check.field))
+        return number is not None and check.low <= number < check.high
+    if isinstance(check, UnknownReference):
+        return _referenced(record, refs, check.field, check.reference) is None
+    if isinstance(check, DiffersFromReference):
+        row = _referenced(record, refs, check.key_field, check.reference)
+        if row is None:
+            return False
+        return any(record.get(mine) != row.get(theirs) for mine, theirs in check.pairs)
+    if isinstance(check, DateBeforeReference):
+        row = _referenced(record, refs, check.key_field, check.reference)
+        if row is None:
+            return False
+        instant = parse_timestamp(record.get(check.timestamp_field))
+        created = parse_date(row.get(check.reference_date_field))
+        return instant is not None and created is not None and instant.date() < created
+    raise TypeError(f"unknown check {check!r}")
+
+
+def violations(rules: tuple[Rule, ...], record: Record, refs: ReferenceData) -> tuple[Rule, ...]:
+    """Every rule the record breaks, in catalogue order."""
+    return tuple(rule for rule in rules if violates(rule.check, record, refs))
+
+
+# ---- master-data rules -------------------------------------------------------------------------
+
+
+class MasterAction(enum.Enum):
+    NULL_AND_FLAG = "null_and_flag"  # the value is nulled and the row flagged with the rule id
+    DEFAULT_WHEN_NULL = "default_when_null"  # a null becomes `default`
+
+
+@attrs.frozen
+class MasterRule:
+    id: str
+    source: str
+    field: str
+    action: MasterAction
+    message: str
+    low: float | None = None  # NULL_AND_FLAG: valid range low..high inclusive
+    high: float | None = None
+    default: float | None = None  # DEFAULT_WHEN_NULL
+
+
+def apply_master_rule(rule: MasterRule, value: float | None) -> tuple[float | None, bool]:
+    """(cleaned value, flagged?) for one master field value."""
+    if rule.action is MasterAction.DEFAULT_WHEN_NULL:
+        return (rule.default if value is None else value), False
+    assert rule.low is not None and rule.high is not None
+    if value is not None and not (rule.low <= value <= rule.high):
+        return None, True
+    return value, False

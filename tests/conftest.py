@@ -1,0 +1,48 @@
+"""Shared fixtures: Hypothesis profiles, the real dataset, a landing zone unzipped once."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile("ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("dev", max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+REAL_ZIP = PROJECT_ROOT.parent / "shared" / "datasets" / "cloud_provider_challenge_dataset_v1.zip"
+LANDING_PREFIX = "datalake/landing/"
+
+
+@pytest.fixture(scope="session")
+def real_zip() -> Path:
+    if not REAL_ZIP.exists():
+        pytest.skip(f"the real dataset is absent ({REAL_ZIP})")
+    return REAL_ZIP
+
+
+@pytest.fixture(scope="session")
+def real_landing(real_zip: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real zip's datalake/landing/ unzipped once per session (read-only by convention)."""
+    target = tmp_path_factory.mktemp("real") / "landing"
+    with zipfile.ZipFile(real_zip) as archive:
+        for member in archive.infolist():
+            if member.filename.startswith(LANDING_PREFIX) and not member.is_dir():
+                destination = target / member.filename[len(LANDING_PREFIX):]
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                destination.write_bytes(archive.read(member))
+    return target
+
+
+@pytest.fixture
+def real_lake(real_landing: Path, tmp_path: Path) -> Iterator[Path]:
+    """A fresh lake folder whose landing/ is a copy of the real dataset."""
+    lake = tmp_path / "lake"
+    shutil.copytree(real_landing, lake / "landing")
+    yield lake

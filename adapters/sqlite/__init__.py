@@ -1,0 +1,1 @@
+"""SQLite adapters: the embedded serving store that needs no server."""

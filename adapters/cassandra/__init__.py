@@ -1,0 +1,1 @@
+"""Cassandra / AstraDB adapters: settings, session, schema, the serving store and its loaders."""

@@ -1,0 +1,1 @@
+"""Landing sources: the dataset zip, the synthetic generator and the landing profiler."""

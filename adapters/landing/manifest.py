@@ -1,0 +1,68 @@
+"""The `_manifest.json` every landing folder carries, whoever wrote it (zip intake or generator)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+MANIFEST_NAME = "_manifest.json"
+# Files the landing writers add beside the data; never listed in the manifest itself.
+BOOKKEEPING_FILES = frozenset({MANIFEST_NAME, "_generated.json", "_injected.json"})
+_CHUNK = 1 << 20
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def data_files(landing: Path) -> list[Path]:
+    """Every data file under a landing folder, sorted by relative path (bookkeeping excluded)."""
+    return sorted(
+        path
+        for path in landing.rglob("*")
+        if path.is_file() and path.relative_to(landing).as_posix() not in BOOKKEEPING_FILES
+    )
+
+
+def file_entries(landing: Path, files: Iterable[Path] | None = None) -> list[dict[str, Any]]:
+    """One {path, sha256, size} per data file, paths relative to the landing folder."""
+    chosen = data_files(landing) if files is None else sorted(files)
+    return [
+        {
+            "path": path.relative_to(landing).as_posix(),
+            "sha256": sha256_of(path),
+            "size": path.stat().st_size,
+        }
+        for path in chosen
+    ]
+
+
+def write_manifest(landing: Path, source: dict[str, Any]) -> dict[str, Any]:
+    """Hash every data file and write `_manifest.json`; returns what was written."""
+    files = file_entries(landing)
+    manifest = {
+        **source,
+        "file_count": len(files),
+        "total_bytes": sum(entry["size"] for entry in files),
+        "files": files,
+    }
+    (landing / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return manifest
+
+
+def read_manifest(landing: Path) -> dict[str, Any] | None:
+    path = landing / MANIFEST_NAME
+    if not path.is_file():
+        return None
+    try:
+        loaded = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return loaded if isinstance(loaded, dict) else None

@@ -1,0 +1,46 @@
+"""`finops landing`: land the challenge dataset zip into <lake>/landing/, validated and atomic."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from adapters.landing.zip_intake import land_zip
+from entrypoints.commands.common import add_command, add_lake_option, lake_path
+
+DEFAULT_ZIP = Path("data/cloud_provider_challenge_dataset_v1.zip")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = add_command(
+        subparsers,
+        "landing",
+        summary="land the dataset zip into <lake>/landing/ (validated, atomic, idempotent)",
+        description=(
+            "Check the dataset zip (expected members, no absolute or '..' paths, no symlinks, no\n"
+            "zip bomb), then extract its datalake/landing/ members into <lake>/landing/ in one\n"
+            "rename and write _manifest.json (SHA-256 and size of every file). Landing the same\n"
+            "zip again changes nothing; a different zip is refused unless --replace."
+        ),
+        example="finops landing --zip data/cloud_provider_challenge_dataset_v1.zip --lake datalake",
+    )
+    parser.add_argument(
+        "--zip",
+        type=Path,
+        default=DEFAULT_ZIP,
+        metavar="PATH",
+        help=f"dataset zip (default: {DEFAULT_ZIP})",
+    )
+    add_lake_option(parser)
+    parser.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace a landing that came from another zip or from the generator",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    result = land_zip(args.zip, lake_path(args), replace=args.replace)
+    print(result.summary())
+    return 0

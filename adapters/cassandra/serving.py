@@ -132,13 +132,22 @@ class CassandraServingStore:
         concurrency: int = 100,
         retry: RetryPolicy | None = None,
         where: str | None = None,
+        owns_session: bool = False,
     ) -> None:
         self.session = session
+        self.owns_session = owns_session
         self.keyspace = check_keyspace(keyspace)
         self.concurrency = concurrency
         self.retry = retry or RetryPolicy()
         self._where = where
         self._statements: dict[str, PreparedStatement] = {}
+
+    def close(self) -> None:
+        """Shut the session down if this store was given ownership of it."""
+        if self.owns_session:
+            from adapters.cassandra.session import close_session
+
+            close_session(self.session)
 
     @property
     def where(self) -> str:
@@ -161,9 +170,17 @@ class CassandraServingStore:
                 "orgs": f"SELECT org_id FROM {ks}.{ORGS_TABLE} WHERE scope = '{SCOPE}'",
                 "count_of_org": f"SELECT COUNT(*) FROM {table} WHERE org_id = ?",
             }[name]
-            self._statements[name] = self._with_retry(
-                f"prepare {name}", lambda: self.session.prepare(cql)
-            )
+            from cassandra import InvalidRequest
+
+            try:
+                self._statements[name] = self._with_retry(
+                    f"prepare {name}", lambda: self.session.prepare(cql)
+                )
+            except InvalidRequest:
+                raise ServingUnavailable(
+                    f"Cassandra at {self.where} has no serving tables in keyspace {ks}; "
+                    "run `finops load` first."
+                ) from None
         return self._statements[name]
 
     # -- retries -------------------------------------------------------------------------------

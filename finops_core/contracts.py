@@ -60,7 +60,7 @@ class SourceContract:
         raise KeyError(f"{self.name} has no column {name!r}")
 
 
-S, I, F, B, D, T, J, N = (
+S, INT, F, B, D, T, J, N = (
     LogicalType.STRING,
     LogicalType.INTEGER,
     LogicalType.FLOAT,
@@ -211,7 +211,7 @@ def check_header(contract: SourceContract, file: str, header: list[str] | tuple[
         raise HeaderMismatch(file, f"column {missing[0]!r} is missing (expected {', '.join(expected)})")
     if extra:
         raise HeaderMismatch(file, f"column {extra[0]!r} is not in the {contract.name} contract")
-    for position, (want, have) in enumerate(zip(expected, got)):
+    for position, (want, have) in enumerate(zip(expected, got, strict=False)):
         if want != have:
             raise HeaderMismatch(
                 file, f"column {have!r} at position {position + 1} should be {want!r}"

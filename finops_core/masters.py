@@ -8,7 +8,13 @@ from collections.abc import Mapping, Sequence
 
 from finops_core.catalogue import master_rules_for
 from finops_core.contracts import LogicalType, SourceContract
-from finops_core.rules import apply_master_rule, parse_date, parse_integer, parse_number, parse_timestamp
+from finops_core.rules import (
+    apply_master_rule,
+    parse_date,
+    parse_integer,
+    parse_number,
+    parse_timestamp,
+)
 
 BOOLEAN_TRUE: tuple[str, ...] = ("True", "true")
 BOOLEAN_FALSE: tuple[str, ...] = ("False", "false")
@@ -38,7 +44,7 @@ def typed_value(text: str | None, logical_type: LogicalType) -> Typed:
 def typed_row(contract: SourceContract, fields: Sequence[str | None]) -> dict[str, Typed]:
     """Bronze row from CSV fields; a short row's missing trailing fields are null, extras dropped."""
     padded = list(fields[: len(contract.columns)]) + [None] * (len(contract.columns) - len(fields))
-    return {column.name: typed_value(text, column.type) for column, text in zip(contract.columns, padded)}
+    return {column.name: typed_value(text, column.type) for column, text in zip(contract.columns, padded, strict=False)}
 
 
 def parse_tags(text: object) -> list[str] | None:

@@ -39,7 +39,7 @@ def bronze_from_lines(lines: Iterable[LandingLine]) -> BronzeOutput:
     occurrences = with_occurrences((line.source_file, line.raw) for line in materialised)
     events: list[BronzeEvent] = []
     malformed: list[QuarantineEntry] = []
-    for line, occurrence in zip(materialised, occurrences):
+    for line, occurrence in zip(materialised, occurrences, strict=False):
         event = to_bronze(line)
         if event is None:
             malformed.append(malformed_entry(line, occurrence))
@@ -69,7 +69,7 @@ def silver_from_bronze(bronze: Iterable[BronzeEvent], refs: ReferenceData) -> Si
     survivors: dict[str, tuple[tuple[str, str, int], BronzeEvent]] = {}
     anonymous: list[tuple[BronzeEvent, int]] = []
     duplicates = 0
-    for row, occurrence in zip(rows, occurrences):
+    for row, occurrence in zip(rows, occurrences, strict=False):
         event_id = row.fields.get("event_id")
         if is_missing(event_id):
             anonymous.append((row, occurrence))

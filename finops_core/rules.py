@@ -12,7 +12,7 @@ import datetime as dt
 import enum
 import re
 from collections.abc import Mapping
-from typing import Union
+from typing import Optional, Union
 
 import attrs
 
@@ -29,7 +29,7 @@ _INTEGER = re.compile(INTEGER_PATTERN)
 _TIMESTAMP = re.compile(TIMESTAMP_PATTERN)
 _DATE = re.compile(DATE_PATTERN)
 
-Text = Union[str, None]
+Text = Optional[str]  # noqa: UP045
 Record = Mapping[str, Text]
 
 
@@ -185,7 +185,7 @@ class DateBeforeReference:
     reference_date_field: str
 
 
-Check = Union[
+Check = Union[  # noqa: UP007 (a runtime alias; `|` of classes needs 3.10 at import)
     Missing,
     NotNumber,
     NotInteger,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import attrs
 
@@ -25,7 +25,7 @@ def new_run(clock: Clock, kind: str) -> RunContext:
     return RunContext(run_id=f"{started:%Y%m%dT%H%M%S%f}Z-{kind}", started_at=started)
 
 
-def _timed(progress: Progress, stage: str, work: callable) -> StageResult:  # type: ignore[valid-type]
+def _timed(progress: Progress, stage: str, work: Callable[[], StageResult]) -> StageResult:
     progress.stage_started(stage)
     result: StageResult = work()
     progress.stage_finished(result)

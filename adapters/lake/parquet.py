@@ -12,7 +12,6 @@ import uuid
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from adapters.lake import schemas
@@ -80,8 +79,8 @@ class ParquetLake:
             if partition:
                 folder = Path(file).parent.name
                 value = folder.split("=", 1)[1] if "=" in folder else None
-                parsed = None if value in (None, NULL_PARTITION) else value
-                if partition == SILVER_PARTITION and parsed is not None:
+                parsed: object = None if value in (None, NULL_PARTITION) else value
+                if partition == SILVER_PARTITION and isinstance(parsed, str):
                     parsed = dt.date.fromisoformat(parsed)
                 for row in table_rows:
                     row[partition] = parsed

@@ -15,15 +15,22 @@ from pathlib import PurePosixPath
 
 import attrs
 
+from adapters.lake.parquet import ParquetLake
 from finops_core import aggregate, pipeline
 from finops_core.aggregate import GoldRow
 from finops_core.contracts import MASTER_SOURCES, USAGE_EVENTS, check_header
-from finops_core.events import EVENT_FIELDS, BronzeEvent, LandingLine, SilverEvent, decode_line, event_date, split_lines
+from finops_core.events import (
+    EVENT_FIELDS,
+    BronzeEvent,
+    LandingLine,
+    SilverEvent,
+    decode_line,
+    event_date,
+    split_lines,
+)
 from finops_core.lake import BRONZE_EVENTS, GOLD_DAILY, QUARANTINE_EVENTS, SILVER_EVENTS, LakeLayout
 from finops_core.masters import silver_master_row, typed_row
 from finops_core.ports import Lake, RunContext, StageResult
-
-from adapters.lake.parquet import ParquetLake
 
 
 class MemoryEngine:

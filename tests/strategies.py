@@ -1,0 +1,169 @@
+"""Hypothesis strategies for raw landing data with every quirk of the real feed.
+
+Factories with keyword options; each returns a strategy. The landing zones they build are
+dicts of relative path -> bytes, the content of a `<lake>/landing/` folder.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from hypothesis import strategies as st
+
+from finops_core.catalogue import UNIT_BY_METRIC
+from finops_core.contracts import EVENT_KEYS_V1, MASTER_SOURCES
+
+ORG_IDS = ("org_aaaa0001", "org_bbbb0002", "org_cccc0003")
+UNKNOWN_ORG = "org_zzzz9999"
+SERVICES = ("compute", "storage", "genai")
+REGIONS = ("us-east", "eu-west")
+# resource id -> (org, service, region, created_at)
+RESOURCES = {
+    "res_aaaa0001": ("org_aaaa0001", "compute", "us-east", "2025-07-01"),
+    "res_bbbb0002": ("org_bbbb0002", "storage", "eu-west", "2025-07-05"),
+    "res_cccc0003": ("org_cccc0003", "genai", "us-east", "2025-06-20"),
+}
+DAYS = ("2025-07-03", "2025-07-04", "2025-07-17", "2025-07-18", "2025-07-19")
+
+
+def numbers(min_value: float = -200.0, max_value: float = 400.0) -> st.SearchStrategy[float]:
+    return st.floats(min_value=min_value, max_value=max_value, allow_nan=False, allow_infinity=False).map(
+        lambda x: round(x, 4)
+    )
+
+
+def values() -> st.SearchStrategy[Any]:
+    """value as the feed gives it: number, numeric string, null, or garbage."""
+    return st.one_of(
+        numbers(0, 300),
+        numbers(0, 300).map(repr),
+        st.none(),
+        st.sampled_from(["abc", "", "1.2.3", "NaN", " 5"]),
+    )
+
+
+def costs() -> st.SearchStrategy[Any]:
+    return st.one_of(
+        numbers(0, 50),
+        numbers(0, 50),
+        st.sampled_from([-0.0, -0.005, -0.01, -0.0101, -154.46, 317.2]),
+        st.none(),
+        st.just("abc"),
+    )
+
+
+@st.composite
+def raw_events(draw: st.DrawFn, event_ids: st.SearchStrategy[str] | None = None) -> dict[str, Any]:
+    """One decoded event with the real feed's key order and optional quirks."""
+    day = draw(st.sampled_from(DAYS))
+    v2 = day >= "2025-07-18"
+    resource = draw(st.sampled_from([*RESOURCES, "res_unknown1"]))
+    org, service, region, _ = RESOURCES.get(resource, (draw(st.sampled_from(ORG_IDS)), "compute", "us-east", ""))
+    if draw(st.integers(0, 9)) == 0:
+        org = draw(st.sampled_from([UNKNOWN_ORG, *ORG_IDS]))  # unknown or mismatched org
+    metric = draw(st.sampled_from([*UNIT_BY_METRIC, *UNIT_BY_METRIC, "bogus"]))
+    event: dict[str, Any] = {
+        "event_id": draw(event_ids if event_ids is not None else st.from_regex(r"evt_[a-z0-9]{12}", fullmatch=True)),
+        "timestamp": draw(
+            st.one_of(
+                st.integers(0, 23 * 60 + 59).map(lambda m: f"{day}T{m // 60:02d}:{m % 60:02d}:00Z"),
+                st.sampled_from(["2025-02-30T00:00:00Z", "yesterday", None]),
+            )
+            if draw(st.integers(0, 15)) == 0
+            else st.integers(0, 23 * 60 + 59).map(lambda m: f"{day}T{m // 60:02d}:{m % 60:02d}:00Z")
+        ),
+        "org_id": org,
+        "resource_id": resource,
+        "service": service,
+        "region": region,
+        "metric": metric,
+        "value": draw(values()),
+        "unit": draw(st.one_of(st.just(UNIT_BY_METRIC.get(metric, "count")), st.none())),
+        "cost_usd_increment": draw(costs()),
+        "schema_version": 2 if v2 else 1,
+    }
+    if draw(st.integers(0, 20)) == 0:
+        event["schema_version"] = draw(st.sampled_from([3, None, "2"]))
+    if draw(st.integers(0, 20)) == 0:
+        event["event_id"] = draw(st.sampled_from([None, ""]))
+    if v2:
+        event["carbon_kg"] = draw(st.one_of(st.just(0), numbers(0, 1), st.just(8.9e-05)))
+        if service == "genai":
+            event["genai_tokens"] = draw(st.one_of(st.integers(0, 2700), st.just("many")))
+    if draw(st.integers(0, 25)) == 0:
+        del event["cost_usd_increment"]
+    return {key: event[key] for key in (*EVENT_KEYS_V1, "carbon_kg", "genai_tokens") if key in event}
+
+
+def malformed_lines() -> st.SearchStrategy[bytes]:
+    return st.sampled_from(
+        [
+            b"not json at all",
+            b'{"event_id": "evt_trunc0000001", "timestamp": "2025-07-',
+            b"[1, 2, 3]",
+            b'"just a string"',
+            b"42",
+            b'{"event_id": "evt_badutf800001", "org_id": "org_\xff\xfe"}',
+            b"",
+        ]
+    )
+
+
+@st.composite
+def event_files(draw: st.DrawFn, max_files: int = 3, max_lines: int = 25) -> dict[str, bytes]:
+    """JSONL files: events (with ids sometimes reused across files) and malformed lines."""
+    id_pool = draw(st.lists(st.from_regex(r"evt_[a-z0-9]{12}", fullmatch=True), min_size=1, max_size=4, unique=True))
+    ids = st.one_of(st.from_regex(r"evt_[a-z0-9]{12}", fullmatch=True), st.sampled_from(id_pool))
+    files: dict[str, bytes] = {}
+    for index in range(draw(st.integers(1, max_files))):
+        lines: list[bytes] = []
+        for _ in range(draw(st.integers(0, max_lines))):
+            if draw(st.integers(0, 12)) == 0:
+                lines.append(draw(malformed_lines()))
+            else:
+                lines.append(json.dumps(draw(raw_events(event_ids=ids))).encode())
+        if lines and draw(st.booleans()):
+            lines.append(lines[draw(st.integers(0, len(lines) - 1))])  # an exact repeat
+        files[f"usage_events_stream/events_part_{index:04d}.jsonl"] = b"".join(line + b"\n" for line in lines)
+    return files
+
+
+def master_csvs() -> dict[str, bytes]:
+    """Small master files consistent with ORG_IDS and RESOURCES (plus quirks of their own)."""
+    rows: dict[str, list[list[str]]] = {contract.name: [] for contract in MASTER_SOURCES}
+    for index, org in enumerate(ORG_IDS):
+        rows["customers_orgs"].append(
+            [org, f"Org {index}", "Retail", "us-east", "pro", "True", "2025-05-01", "rep_a", "active", "ads", ["", "101.0", "-3.0"][index]]
+        )
+        rows["nps_surveys"].append([org, "2025-08-01", ["7.0", "", "-150.0"][index], "ok"])
+        rows["billing_monthly"].append([f"inv_0000000{index}", org, "2025-07-01", "100.0", ["", "5.0", ""][index], "21.0", "USD", "0.97"])
+        rows["users"].append([f"user_0000000{index}", org, f"user_0000000{index}@example.com", "admin", "True", "2025-06-01", ""])
+        rows["support_tickets"].append([f"tkt_0000000{index}", org, "billing", "low", "2025-07-02", "", ["4.0", "7.0", ""][index], "False"])
+        rows["marketing_touches"].append([f"mkt_0000000{index}", org, "webinar", "email", "2025-07-03", "False", "True"])
+    for resource, (org, service, region, created) in RESOURCES.items():
+        rows["resources"].append([resource, org, service, region, created, "running", '["env:prod", "team:a,b"]'])
+    files = {}
+    for contract in MASTER_SOURCES:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(contract.column_names)
+        writer.writerows(rows[contract.name])
+        files[contract.file_pattern] = buffer.getvalue().encode()
+    return files
+
+
+@st.composite
+def landing_zones(draw: st.DrawFn, max_files: int = 3, max_lines: int = 25) -> dict[str, bytes]:
+    """A whole landing folder: the seven master CSVs and a few quirky JSONL files."""
+    return {**master_csvs(), **draw(event_files(max_files=max_files, max_lines=max_lines))}
+
+
+def write_landing(landing: dict[str, bytes], root: Any) -> None:
+    """Materialise a landing zone under `root` (a pathlib.Path to <lake>/landing)."""
+    for relative, content in landing.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)

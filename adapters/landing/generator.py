@@ -406,6 +406,7 @@ class _EventWriter:
                     for raw in handle:
                         file_text, _, line = raw.partition(b"\t")
                         by_file.setdefault(int(file_text), []).append(line)
+                path.unlink()  # keeps disk use near one copy of the events
             shuffler = random.Random(f"{self.seed}:shuffle:{bucket}")
             first = bucket * FILES_PER_BUCKET
             for file_index in range(first, min(first + FILES_PER_BUCKET, self.layout.files)):

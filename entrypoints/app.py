@@ -46,9 +46,15 @@ def _land(layout: LakeLayout, zip_path: Path) -> str:
     """Land the zip if present, else generate scale-1 data; skip when landing already exists."""
     from adapters.landing.generator import generate
     from adapters.landing.zip_intake import land_zip
+    from finops_core.errors import LandingRefused
 
     if zip_path.is_file():
-        return land_zip(zip_path, layout.root).summary()
+        try:
+            return land_zip(zip_path, layout.root).summary()
+        except LandingRefused as refused:
+            if not layout.landing.exists():
+                raise
+            return f"skipped: {layout.landing} holds another landing ({refused}); using it as it is"
     if layout.landing.exists():
         return f"skipped: {layout.landing} already holds a landing zone"
     print(f"no dataset at {zip_path}: generating a scale-1 synthetic landing instead", file=sys.stderr)

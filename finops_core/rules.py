@@ -9,6 +9,7 @@ of field name -> text (or None), exactly as the landing feed gave it, plus the r
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import enum
 import re
 from collections.abc import Mapping
@@ -62,8 +63,17 @@ def parse_timestamp(text: Text) -> dt.datetime | None:
     """A UTC datetime for `YYYY-MM-DDTHH:MM:SSZ` text naming a real instant, else None."""
     if text is None or _TIMESTAMP.fullmatch(text) is None:
         return None
+    return _timestamp_from_matched(text)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _timestamp_from_matched(text: str) -> dt.datetime | None:
+    # The pattern fixed every field's position; the constructor rejects impossible dates.
     try:
-        return dt.datetime.strptime(text, TIMESTAMP_FORMAT).replace(tzinfo=dt.timezone.utc)
+        return dt.datetime(
+            int(text[0:4]), int(text[5:7]), int(text[8:10]),
+            int(text[11:13]), int(text[14:16]), int(text[17:19]), tzinfo=dt.timezone.utc,
+        )
     except ValueError:
         return None
 

@@ -7,7 +7,9 @@ import importlib
 import sys
 import traceback
 from collections.abc import Sequence
+from pathlib import Path
 
+from entrypoints.config import cli_configuration
 from finops_core.errors import FinopsError
 
 # Each module defines `register(subparsers)`; the order here is the order `--help` lists them.
@@ -50,6 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--verbose", action="store_true", help="show tracebacks and Spark's own logs"
     )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="TOML file of settings (below environment variables and flags; see README)",
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in COMMAND_MODULES:
         try:
@@ -64,12 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(arguments)
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
     try:
-        return int(args.handler(args) or 0)
+        with cli_configuration(args, arguments):
+            return int(args.handler(args) or 0)
     except FinopsError as error:
         if args.verbose:
             traceback.print_exc()

@@ -1,0 +1,380 @@
+"""Every setting of `finops`, where it comes from, and how it is checked.
+
+Layers, each overriding the one before: the defaults declared on `Settings`, a TOML file
+(`--config PATH`), environment variables (`./cred.env` first, then the process environment), and
+command-line flags. Loading is strict: an unknown key or a value of the wrong kind is a
+ConfigurationError naming the setting and where the value came from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import contextvars
+import errno
+import os
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from adapters.cassandra.settings import (
+    CRED_FILE,
+    DEFAULT_KEYSPACE,
+    CassandraSettings,
+    check_keyspace,
+    parse_contact_points,
+    read_env_file,
+)
+from finops_core.errors import ConfigurationError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+ENGINES = ("spark", "memory")
+SERVING_KINDS = ("sqlite", "cassandra", "astra", "memory")
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off", "")
+
+Parser = Callable[[str, Any, str], Any]
+
+
+# -- value parsers: (setting name, raw value, source) -> checked value -------------------------
+
+
+def _bad(name: str, value: Any, source: str, expected: str) -> ConfigurationError:
+    return ConfigurationError(
+        f"The setting {name} = {value!r} (from {source}) is not valid: expected {expected}."
+    )
+
+
+def _text(name: str, value: Any, source: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _bad(name, value, source, "a non-empty string")
+    return value.strip()
+
+
+def _optional_text(name: str, value: Any, source: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise _bad(name, value, source, "a string")
+    return value
+
+
+def _path(name: str, value: Any, source: str) -> Path:
+    if isinstance(value, Path):
+        return value
+    return Path(_text(name, value, source)).expanduser()
+
+
+def _optional_path(name: str, value: Any, source: str) -> Path | None:
+    if value is None or value == "":
+        return None
+    return _path(name, value, source)
+
+
+def _choice(*choices: str) -> Parser:
+    def parse(name: str, value: Any, source: str) -> str:
+        if not isinstance(value, str) or value.strip().lower() not in choices:
+            raise _bad(name, value, source, f"one of {', '.join(choices)}")
+        return value.strip().lower()
+
+    return parse
+
+
+def _positive_int(name: str, value: Any, source: str) -> int:
+    number = int(value.strip()) if isinstance(value, str) and value.strip().isdigit() else value
+    if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+        raise _bad(name, value, source, "a whole number of at least 1")
+    return number
+
+
+def _flag(name: str, value: Any, source: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in (*_TRUE, *_FALSE):
+        return value.strip().lower() in _TRUE
+    raise _bad(name, value, source, "true or false")
+
+
+def _contact_points(name: str, value: Any, source: str) -> str:
+    text = _text(name, value, source)
+    try:
+        parse_contact_points(text)
+    except ConfigurationError:
+        raise _bad(name, value, source, "host or host:port, comma-separated") from None
+    return text
+
+
+def _keyspace(name: str, value: Any, source: str) -> str:
+    text = _text(name, value, source)
+    try:
+        return check_keyspace(text)
+    except ConfigurationError:
+        raise _bad(name, value, source, "a CQL identifier (letters, digits, _)") from None
+
+
+# -- the settings ------------------------------------------------------------------------------
+
+
+def _setting(default: Any, env: str, meaning: str, parse: Parser, *, secret: bool = False) -> Any:
+    """An attrs field carrying its environment variable, meaning and parser as metadata."""
+
+    def check(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        parse(attribute.name, value, "Settings")
+
+    return attrs.field(
+        default=default,
+        repr=not secret,
+        validator=check,
+        metadata={"env": env, "meaning": meaning, "parse": parse, "secret": secret},
+    )
+
+
+@attrs.frozen(kw_only=True)
+class Settings:
+    """The whole configuration of a `finops` process, immutable once loaded."""
+
+    lake: Path = _setting(
+        Path("datalake"), "FINOPS_LAKE", "the lake folder (landing, bronze, silver, gold, runs)", _path
+    )
+    engine: str = _setting(
+        "spark", "FINOPS_ENGINE", "batch engine: `spark` or `memory` (pure Python)", _choice(*ENGINES)
+    )
+    serving: str = _setting(
+        "sqlite",
+        "FINOPS_SERVING",
+        "serving store: `sqlite` (a file in the lake), `cassandra`, `astra` or `memory`",
+        _choice(*SERVING_KINDS),
+    )
+    spark_master: str = _setting(
+        "local[*]", "SPARK_MASTER", "Spark master URL, e.g. `spark://host:7077`", _text
+    )
+    shuffle_partitions: int = _setting(
+        4, "FINOPS_SHUFFLE_PARTITIONS", "Spark `spark.sql.shuffle.partitions`", _positive_int
+    )
+    verbose: bool = _setting(
+        False, "FINOPS_VERBOSE", "show tracebacks and Spark's own logs", _flag
+    )
+    cassandra_contact_points: str = _setting(
+        "127.0.0.1:9042",
+        "CASSANDRA_CONTACT_POINTS",
+        "Cassandra nodes, `host[:port]` comma-separated",
+        _contact_points,
+    )
+    cassandra_keyspace: str = _setting(
+        DEFAULT_KEYSPACE, "CASSANDRA_KEYSPACE", "Cassandra keyspace of the serving tables", _keyspace
+    )
+    cassandra_username: str | None = _setting(
+        None, "CASSANDRA_USERNAME", "Cassandra user (optional)", _optional_text
+    )
+    cassandra_password: str | None = _setting(
+        None, "CASSANDRA_PASSWORD", "Cassandra password (secret; needed with a user)", _optional_text,
+        secret=True,
+    )
+    astra_db_secure_bundle_path: Path | None = _setting(
+        None,
+        "ASTRA_DB_SECURE_BUNDLE_PATH",
+        "AstraDB secure connect bundle (zip from the Astra UI)",
+        _optional_path,
+    )
+    astra_db_token: str | None = _setting(
+        None, "ASTRA_DB_TOKEN", "AstraDB application token (secret)", _optional_text, secret=True
+    )
+    astra_db_keyspace: str = _setting(
+        DEFAULT_KEYSPACE, "ASTRA_DB_KEYSPACE", "AstraDB keyspace of the serving tables", _keyspace
+    )
+
+    def as_config(self) -> dict[str, Any]:
+        """Plain values for a dependency-injector Configuration provider."""
+        values = attrs.asdict(self, recurse=False)
+        values["lake"] = str(self.lake)
+        return values
+
+    def cassandra(self) -> CassandraSettings:
+        """The Cassandra or AstraDB settings of the chosen serving store (checked by the adapter)."""
+        env = {
+            field.metadata["env"]: str(value)
+            for field in attrs.fields(Settings)
+            if field.name.startswith(("cassandra_", "astra_db_"))
+            and (value := getattr(self, field.name)) is not None
+        }
+        if self.serving == "astra":
+            return CassandraSettings.astra_from_env(env)
+        return CassandraSettings.cassandra_from_env(env)
+
+
+def setting_names() -> tuple[str, ...]:
+    return tuple(field.name for field in attrs.fields(Settings))
+
+
+def env_names() -> dict[str, str]:
+    """Environment variable -> setting name."""
+    return {field.metadata["env"]: field.name for field in attrs.fields(Settings)}
+
+
+# -- loading -----------------------------------------------------------------------------------
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """The settings in a TOML file: top-level keys named like the settings."""
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigurationError(f"The configuration file {path} does not exist.") from None
+    except OSError as error:
+        raise ConfigurationError(f"The configuration file {path} cannot be read ({error.strerror}).") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigurationError(f"The configuration file {path} is not valid TOML ({error}).") from None
+    known = setting_names()
+    for key, value in data.items():
+        if key not in known:
+            hint = " (settings are top-level keys, not tables)" if isinstance(value, dict) else ""
+            raise ConfigurationError(
+                f"The configuration file {path} has an unknown setting {key!r}{hint}; "
+                f"known settings: {', '.join(known)}."
+            )
+    return data
+
+
+def read_environment(
+    env: Mapping[str, str] | None = None, cred_file: Path | None = None
+) -> dict[str, tuple[str, str]]:
+    """Setting name -> (value, source) from ./cred.env overlaid by the process environment."""
+    by_env = env_names()
+    found: dict[str, tuple[str, str]] = {}
+    path = cred_file if cred_file is not None else Path(CRED_FILE)
+    if path.is_file():
+        for key, value in read_env_file(path).items():
+            if key in by_env:
+                found[by_env[key]] = (value, f"{key} in {path}")
+    for key, value in (os.environ if env is None else env).items():
+        if key in by_env:
+            found[by_env[key]] = (value, f"the environment variable {key}")
+    return found
+
+
+def load_settings(
+    config_file: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    cred_file: Path | None = None,
+) -> Settings:
+    """defaults < TOML file < ./cred.env < environment < overrides (CLI flags; None = not given)."""
+    fields = {field.name: field for field in attrs.fields(Settings)}
+    raw: dict[str, tuple[Any, str]] = {}
+    if config_file is not None:
+        for key, value in read_toml(Path(config_file)).items():
+            raw[key] = (value, str(config_file))
+    raw.update(read_environment(env, cred_file))
+    for key, value in (overrides or {}).items():
+        if key not in fields:
+            raise ConfigurationError(f"Unknown setting {key!r}; known settings: {', '.join(fields)}.")
+        if value is not None:
+            raw[key] = (value, "the command line")
+    values = {key: fields[key].metadata["parse"](key, value, source) for key, (value, source) in raw.items()}
+    return Settings(**values)
+
+
+def render_settings_table() -> str:
+    """The configuration table (Markdown) the README shows, generated from `Settings`."""
+    lines = [
+        "| setting | default | environment variable | meaning |",
+        "|---|---|---|---|",
+    ]
+    for field in attrs.fields(Settings):
+        default = "(none)" if field.default is None else f"`{field.default}`"
+        lines.append(
+            f"| `{field.name}` | {default} | `{field.metadata['env']}` | {field.metadata['meaning']} |"
+        )
+    return "\n".join(lines)
+
+
+# -- the command line's configuration, for every command ---------------------------------------
+
+# The TOML file named by `finops --config PATH` while a command runs (read by build_container).
+_ACTIVE_CONFIG_FILE: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
+    "finops_config_file", default=None
+)
+
+
+def active_config_file() -> Path | None:
+    return _ACTIVE_CONFIG_FILE.get()
+
+
+def _given(argv: Sequence[str], flag: str) -> bool:
+    return any(token == flag or token.startswith(flag + "=") for token in argv)
+
+
+# Command-line attributes (argparse dest) that a setting fills when the flag was not given.
+_CLI_SETTINGS = {"lake": "lake", "engine": "engine", "master": "spark_master", "serving": "serving"}
+
+
+@contextlib.contextmanager
+def cli_configuration(args: argparse.Namespace, argv: Sequence[str]) -> Iterator[Settings]:
+    """Resolve the settings of one CLI invocation and fill the flags the user left out.
+
+    `args.config` names the TOML file; while the command runs, `build_container` reads it.
+    """
+    overrides: dict[str, Any] = {}
+    for dest, name in _CLI_SETTINGS.items():
+        value = getattr(args, dest, None)
+        explicit = _given(argv, "--serving") if dest == "serving" else value is not None
+        if explicit and value is not None:
+            overrides[name] = value
+    if getattr(args, "verbose", False):
+        overrides["verbose"] = True
+    config_file: Path | None = getattr(args, "config", None)
+    settings = load_settings(config_file, overrides)
+    for dest, name in _CLI_SETTINGS.items():
+        if hasattr(args, dest):
+            setattr(args, dest, getattr(settings, name))
+    args.verbose = settings.verbose
+    check_lake_location(settings.lake)
+    token = _ACTIVE_CONFIG_FILE.set(config_file)
+    try:
+        yield settings
+    except OSError as error:
+        translated = lake_write_error(settings.lake, error)
+        if translated is None:
+            raise
+        raise translated from None
+    finally:
+        _ACTIVE_CONFIG_FILE.reset(token)
+
+
+def check_lake_location(lake: Path) -> None:
+    """A ConfigurationError when a file stands where the lake folder (or one of its parents) must be."""
+    for folder in (lake, *lake.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise ConfigurationError(
+                    f"The lake folder {lake} cannot be used: {folder} is a file, not a folder; "
+                    "choose another --lake or move the file."
+                )
+            return
+
+
+_UNWRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST, errno.ENOSPC}
+
+
+def lake_write_error(lake: Path, error: OSError) -> ConfigurationError | None:
+    """One sentence for a failed write inside the lake (read-only folder, file in the way, full disk)."""
+    if error.errno not in _UNWRITABLE or error.filename is None:
+        return None
+    target = Path(os.fsdecode(error.filename)).absolute()
+    root = lake.absolute()
+    if target != root and root not in target.parents and target not in root.parents:
+        return None
+    reason = error.strerror or type(error).__name__
+    return ConfigurationError(
+        f"The lake folder {lake} is not writable ({reason}: {target}); choose another --lake or "
+        "fix the folder's permissions."
+    )

@@ -362,19 +362,28 @@ def check_lake_location(lake: Path) -> None:
             return
 
 
-_UNWRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST, errno.ENOSPC}
+_IN_THE_WAY = {errno.ENOTDIR, errno.EEXIST, errno.EISDIR}
+_NOT_WRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS}
 
 
 def lake_write_error(lake: Path, error: OSError) -> ConfigurationError | None:
-    """One sentence for a failed write inside the lake (read-only folder, file in the way, full disk)."""
-    if error.errno not in _UNWRITABLE or error.filename is None:
+    """One sentence for a failed file operation inside the lake (read-only folder, a file where
+    a folder must be, a full disk); None for errors elsewhere."""
+    if error.filename is None:
         return None
     target = Path(os.fsdecode(error.filename)).absolute()
     root = lake.absolute()
     if target != root and root not in target.parents and target not in root.parents:
         return None
-    reason = error.strerror or type(error).__name__
+    if error.errno in _NOT_WRITABLE:
+        problem, fix = "is not writable", "fix its permissions"
+    elif error.errno in _IN_THE_WAY:
+        problem, fix = "has a file where a folder must be (or the reverse)", "move what is in the way"
+    elif error.errno == errno.ENOSPC:
+        problem, fix = "is on a full disk", "free some space"
+    else:
+        return None
     return ConfigurationError(
-        f"The lake folder {lake} is not writable ({reason}: {target}); choose another --lake or "
-        "fix the folder's permissions."
+        f"The lake folder {lake} {problem} ({error.strerror or type(error).__name__}: {target}); "
+        f"choose another --lake or {fix}."
     )

@@ -75,7 +75,7 @@ class ParquetLake:
         files = sorted(str(p) for p in path.rglob("*.parquet") if not any(part.startswith(".") for part in p.relative_to(path).parts))
         rows: list[dict[str, object]] = []
         for file in files:
-            table_rows = [_maps_to_dicts(row, schema) for row in pq.read_table(file, schema=schema).to_pylist()]
+            table_rows = _maps_to_dicts(pq.read_table(file, schema=schema).to_pylist(), schema)
             if partition:
                 folder = Path(file).parent.name
                 value = folder.split("=", 1)[1] if "=" in folder else None
@@ -98,7 +98,7 @@ class ParquetLake:
     ) -> int:
         schema, partition = table_schema(layer, table)
         partition = partition_by or partition
-        rows = [_dicts_to_maps(row, schema) for row in rows]
+        rows = _dicts_to_maps(rows, schema)
         path = self._path(layer, table)
         if partition is None:
             data = pa.Table.from_pylist(rows, schema=schema)
@@ -142,15 +142,17 @@ def _map_fields(schema: pa.Schema) -> list[str]:
     return [field.name for field in schema if pa.types.is_map(field.type)]
 
 
-def _dicts_to_maps(row: dict[str, object], schema: pa.Schema) -> dict[str, object]:
+def _dicts_to_maps(rows: list[dict[str, object]], schema: pa.Schema) -> list[dict[str, object]]:
+    """Arrow builds a map from (key, value) pairs: turn dict values of map columns into pairs."""
     names = _map_fields(schema)
     if not names:
-        return row
-    return {k: (list(v.items()) if k in names and isinstance(v, dict) else v) for k, v in row.items()}
+        return rows
+    return [{k: (list(v.items()) if k in names and isinstance(v, dict) else v) for k, v in row.items()} for row in rows]
 
 
-def _maps_to_dicts(row: dict[str, object], schema: pa.Schema) -> dict[str, object]:
+def _maps_to_dicts(rows: list[dict[str, object]], schema: pa.Schema) -> list[dict[str, object]]:
     for name in _map_fields(schema):
-        value = row.get(name)
-        row[name] = dict(value) if isinstance(value, list) else value
-    return row
+        for row in rows:
+            value = row.get(name)
+            row[name] = dict(value) if isinstance(value, list) else value
+    return rows

@@ -21,6 +21,7 @@ from finops_core.aggregate import GoldRow
 from finops_core.contracts import MASTER_SOURCES, USAGE_EVENTS, check_header
 from finops_core.events import (
     EVENT_FIELDS,
+    SILVER_EVENT_FIELDS,
     BronzeEvent,
     LandingLine,
     SilverEvent,
@@ -99,7 +100,7 @@ class MemoryEngine:
             for row in store.read_table("bronze", BRONZE_EVENTS)
         ]
         output = pipeline.silver_from_bronze(bronze, refs)
-        store.write_table("silver", SILVER_EVENTS, [attrs.asdict(e, recurse=False) | {"quality_flags": list(e.quality_flags)} for e in output.events])
+        store.write_table("silver", SILVER_EVENTS, [_silver_row(event) for event in output.events])
         new = _append_quarantine(store, output.quarantine, run)
         for contract in MASTER_SOURCES:
             rows = [silver_master_row(contract.name, row) for row in store.read_table("bronze", contract.name)]
@@ -168,7 +169,13 @@ def _append_quarantine(store: Lake, entries: tuple[pipeline.QuarantineEntry, ...
     return store.write_table("quarantine", QUARANTINE_EVENTS, rows, mode="append") if rows else 0
 
 
+def _silver_row(event: SilverEvent) -> dict[str, object]:
+    row = {name: getattr(event, name) for name in SILVER_EVENT_FIELDS}
+    row["quality_flags"] = list(event.quality_flags)
+    return row
+
+
 def _silver_event(row: dict[str, object]) -> SilverEvent:
-    values = {field.name: row[field.name] for field in attrs.fields(SilverEvent)}
+    values = {name: row[name] for name in SILVER_EVENT_FIELDS}
     values["quality_flags"] = tuple(values["quality_flags"] or ())  # type: ignore[arg-type]
     return SilverEvent(**values)  # type: ignore[arg-type]

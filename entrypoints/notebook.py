@@ -1,0 +1,203 @@
+"""Helpers for a Jupyter notebook: run the pipeline's stages and look at the results.
+
+Everything goes through the same container as the CLI. With the Spark engine the container
+borrows the notebook's active SparkSession when there is one and never stops it. Results come
+back as pandas DataFrames and matplotlib Figures (built without pyplot's global state).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from entrypoints.config import load_settings
+from entrypoints.containers import Container, build_container
+from finops_core.errors import DatasetMissing
+from finops_core.lake import QUARANTINE_EVENTS, LakeLayout
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+DATASET_ZIP = Path("data") / "cloud_provider_challenge_dataset_v1.zip"
+
+
+def project_root(start: Path | None = None) -> Path | None:
+    """The nearest folder holding pyproject.toml, from `start` (default: the working directory) up."""
+    here = (start or Path.cwd()).absolute()
+    return next((folder for folder in (here, *here.parents) if (folder / "pyproject.toml").is_file()), None)
+
+
+def notebook_lake() -> Path:
+    """The lake: $FINOPS_LAKE (or the TOML/cred.env layers) when set, else <project>/datalake."""
+    if "FINOPS_LAKE" in os.environ:
+        return load_settings().lake.absolute()
+    root = project_root() or Path.cwd()
+    return root / "datalake"
+
+
+def container(lake: Path, engine: str = "memory", serving: str = "sqlite", **settings: Any) -> Container:
+    """The composition root for a notebook; call `.shutdown_resources()` when done (a borrowed
+    SparkSession is left running)."""
+    return build_container(lake=lake, engine=engine, serving=serving, **settings)
+
+
+# -- stages ------------------------------------------------------------------------------------
+
+
+def prepare_landing(lake: Path, zip_path: Path | None = None, scale: float = 0.1, seed: int = 1) -> str:
+    """Keep an existing landing; else land the dataset zip when present; else generate one."""
+    from adapters.landing.generator import generate
+    from adapters.landing.zip_intake import land_zip
+
+    layout = LakeLayout(lake)
+    if layout.landing.exists():
+        return f"kept the landing already in {layout.landing}"
+    candidate = zip_path or ((project_root() or Path.cwd()) / DATASET_ZIP)
+    if candidate.is_file():
+        return land_zip(candidate, lake).summary()
+    return generate(lake, seed=seed, scale=scale).summary()
+
+
+def stream_once(lake: Path) -> int:
+    """The speed layer over the files now in landing (needs Spark), as `finops stream --once`."""
+    from entrypoints.cli import main
+
+    return main(["stream", "--once", "--lake", str(lake)])
+
+
+def run_batch(lake: Path, engine: str = "memory") -> dict[str, Any]:
+    """Bronze, silver and gold; returns the run record `finops audit` reads."""
+    from entrypoints.app import batch
+    from entrypoints.commands.audit import audit_run
+
+    batch(lake, engine=engine)
+    return dict(audit_run(lake).record)
+
+
+def load_serving(lake: Path, serving: str = "sqlite") -> int:
+    """Upsert gold into the serving store; returns the rows it holds afterwards."""
+    from adapters.console import SilentProgress
+    from finops_core import usecases
+
+    built = container(lake, engine="memory", serving=serving)
+    try:
+        result = usecases.load_serving(built.engine(), built.layout(), built.serving(), SilentProgress())
+        return int(result.counts["serving_rows"])
+    finally:
+        built.shutdown_resources()
+
+
+# -- results as DataFrames ---------------------------------------------------------------------
+
+
+def gold_frame(lake: Path) -> pd.DataFrame:
+    """Gold org_daily_usage_by_service, one row per (usage_date, org, service)."""
+    import pandas as pd
+
+    from adapters.lake.gold import read_gold_rows
+    from entrypoints.commands.query import gold_record
+
+    records = [gold_record(row) for row in read_gold_rows(LakeLayout(lake))]
+    if not records:
+        raise DatasetMissing(f"The lake {lake} has no gold rows; run the batch first.")
+    frame = pd.DataFrame.from_records(records)
+    frame["usage_date"] = pd.to_datetime(frame["usage_date"])
+    return frame
+
+
+def quarantine_summary(lake: Path) -> pd.DataFrame:
+    """Quarantined events per reason (an event failing several rules counts under each)."""
+    import pandas as pd
+    import pyarrow.dataset as ds
+
+    path = LakeLayout(lake).quarantine(QUARANTINE_EVENTS)
+    if not path.exists():
+        return pd.DataFrame({"reason": [], "events": []})
+    table = ds.dataset(str(path), format="parquet", exclude_invalid_files=True).to_table(columns=["reasons"])
+    reasons = pd.Series([reason for row in table.column("reasons").to_pylist() for reason in row or []])
+    counts = reasons.value_counts().rename_axis("reason").reset_index(name="events")
+    return counts.sort_values(["events", "reason"], ascending=[False, True], ignore_index=True)
+
+
+def top_org(gold: pd.DataFrame) -> str:
+    """The organisation with the highest total cost (a good example for Q1/Q2)."""
+    return str(gold.groupby("org_id")["daily_cost_usd"].sum().idxmax())
+
+
+def q1_frame(lake: Path, org_id: str, start: dt.date, end: dt.date, service: str | None = None, serving: str = "sqlite") -> pd.DataFrame:
+    """Q1 from the serving store: the org's daily usage from start to end inclusive."""
+    import pandas as pd
+
+    from entrypoints.commands.query import gold_record
+
+    built = container(lake, serving=serving)
+    try:
+        rows = built.serving().daily_usage(org_id, start, end, service)
+    finally:
+        built.shutdown_resources()
+    return pd.DataFrame.from_records([gold_record(row) for row in rows])
+
+
+def q2_frame(lake: Path, org_id: str, days: int = 14, as_of: dt.date | None = None, limit: int = 5, serving: str = "sqlite") -> pd.DataFrame:
+    """Q2 from the serving store: the org's most expensive services over the last `days`."""
+    import pandas as pd
+
+    built = container(lake, serving=serving)
+    try:
+        ranked = built.serving().top_services(org_id, days, as_of, limit)
+    finally:
+        built.shutdown_resources()
+    return pd.DataFrame({"service": [c.service for c in ranked], "total_cost_usd": [c.total_cost_usd for c in ranked]})
+
+
+def audit_frame(lake: Path, run_id: str | None = None) -> tuple[pd.DataFrame, bool]:
+    """The run's reconciliations (check, left, right, passed) and whether all passed."""
+    import pandas as pd
+
+    from entrypoints.commands.audit import audit_run
+
+    audit = audit_run(lake, run_id)
+    frame = pd.DataFrame(
+        [{"check": c.name, "left": c.left, "right": c.right, "passed": c.passed, "detail": c.detail} for c in audit.checks]
+    )
+    return frame, audit.passed
+
+
+# -- plots -------------------------------------------------------------------------------------
+
+
+def _figure(title: str, ylabel: str) -> tuple[Figure, Any]:
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(10, 4), layout="constrained")
+    axes = figure.subplots()
+    axes.set_title(title)
+    axes.set_ylabel(ylabel)
+    axes.grid(True, alpha=0.3)
+    return figure, axes
+
+
+def plot_daily_cost_by_service(gold: pd.DataFrame, services: Sequence[str] | None = None) -> Figure:
+    """Total daily cost (USD) of each service over all organisations, one line per service."""
+    table = gold.pivot_table(index="usage_date", columns="service", values="daily_cost_usd", aggfunc="sum").fillna(0.0)
+    if services is not None:
+        table = table[list(services)]
+    figure, axes = _figure("Daily cost by service", "cost (USD)")
+    for service in table.columns:
+        axes.plot(table.index, table[service], label=str(service), linewidth=1.5)
+    axes.legend(loc="upper left", fontsize="small", ncols=2)
+    figure.autofmt_xdate()
+    return figure
+
+
+def plot_carbon_by_day(gold: pd.DataFrame) -> Figure:
+    """Total carbon (kg CO2e) per day over all organisations and services."""
+    daily = gold.groupby("usage_date")["carbon_kg"].sum()
+    figure, axes = _figure("Carbon by day", "carbon (kg CO2e)")
+    axes.bar(daily.index, daily.to_numpy(), width=0.8, color="seagreen")
+    figure.autofmt_xdate()
+    return figure

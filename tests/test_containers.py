@@ -198,16 +198,19 @@ def test_no_container_is_built_at_import_time() -> None:
 
 @pytest.mark.spark
 def test_a_borrowed_spark_session_is_not_stopped_by_shutdown(tmp_path: Path) -> None:
-    pyspark_sql = pytest.importorskip("pyspark.sql")
-    session = pyspark_sql.SparkSession.builder.master("local[1]").appName("borrowed").getOrCreate()
+    session_module = pytest.importorskip("adapters.spark.session")
+    foreign = session_module.SparkSessions(session_module.SessionSettings(master="local[1]"))
+    session = foreign.get()  # somebody else's session, e.g. a notebook's
     try:
         container = build_container(lake=tmp_path, engine="spark")
         assert container.spark() is session
         container.shutdown_resources()
-        assert pyspark_sql.SparkSession.getActiveSession() is session
+        from pyspark.sql import SparkSession
+
+        assert SparkSession.getActiveSession() is session
         assert session.range(3).count() == 3  # still alive
     finally:
-        session.stop()
+        foreign.close()
 
 
 @pytest.mark.spark

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import errno
 import os
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from entrypoints.cli import main
 from entrypoints.config import lake_write_error
 from tests.strategies import master_csvs, write_landing
 
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 EVENTS = (
     b'{"event_id": "evt_a00000000001", "timestamp": "2025-07-03T10:00:00Z", "org_id": "org_aaaa0001", '
     b'"resource_id": "res_aaaa0001", "service": "compute", "region": "us-east", "metric": "requests", '
@@ -48,16 +51,19 @@ def fails(argv: Sequence[str], capsys: pytest.CaptureFixture[str], code: int | N
     return message[0].removeprefix("finops: ")
 
 
-def test_java_missing_for_the_spark_engine(landed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError:
-        pytest.skip("pyspark is not installed")
-    if SparkSession.getActiveSession() is not None:
-        pytest.skip("a SparkSession is already active in this process: it would be borrowed")
-    monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))
-    monkeypatch.setenv("JAVA_HOME", str(tmp_path / "no-jdk"))
-    sentence = fails(["batch", "--engine", "spark", "--lake", str(landed)], capsys, code=6)
+def test_java_missing_for_the_spark_engine(landed: Path, tmp_path: Path) -> None:
+    """In a fresh process (this one may hold a SparkSession that would simply be borrowed)."""
+    pytest.importorskip("pyspark")
+    env = {**os.environ, "PATH": str(tmp_path / "no-bin"), "JAVA_HOME": str(tmp_path / "no-jdk"),
+           "PYTHONPATH": str(PROJECT_ROOT)}
+    code = "import sys; from entrypoints.cli import main; sys.exit(main(sys.argv[1:]))"
+    done = subprocess.run(
+        [sys.executable, "-c", code, "batch", "--engine", "spark", "--lake", str(landed)],
+        env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )
+    assert done.returncode == 6, done.stderr
+    assert "Traceback" not in done.stderr
+    (sentence,) = [line for line in done.stderr.splitlines() if line.startswith("finops: ")]
     assert "Java" in sentence and "JAVA_HOME" in sentence and "--engine memory" in sentence
 
 

@@ -290,7 +290,8 @@ def render_settings_table() -> str:
         "|---|---|---|---|",
     ]
     for field in attrs.fields(Settings):
-        default = "(none)" if field.default is None else f"`{field.default}`"
+        value = field.default
+        default = "(none)" if value is None else f"`{str(value).lower() if isinstance(value, bool) else value}`"
         lines.append(
             f"| `{field.name}` | {default} | `{field.metadata['env']}` | {field.metadata['meaning']} |"
         )

@@ -207,8 +207,8 @@ def test_a_borrowed_spark_session_is_not_stopped_by_shutdown(tmp_path: Path) -> 
         container.shutdown_resources()
         from pyspark.sql import SparkSession
 
-        assert SparkSession.getActiveSession() is session
         assert session.range(3).count() == 3  # still alive
+        assert SparkSession.getActiveSession() is session
     finally:
         foreign.close()
 

@@ -7,7 +7,6 @@ Cassandra session, the SQLite connection) and leaves alone what it only borrowed
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -67,16 +66,13 @@ def _memory_engine() -> object:
     return MemoryEngine()
 
 
-def _spark_engine(session: Any, master: str | None, verbose: bool) -> object:
+def _spark_engine(session: Any, master: str | None, verbose: bool, shuffle_partitions: int) -> object:
+    """The Spark engine over the container's session (which the engine never stops)."""
     try:
         from adapters.spark.engine import SparkEngine
     except ModuleNotFoundError as error:
         raise _spark_missing(error) from None
-    # The engine gets the container's session when it accepts one; otherwise its own
-    # getOrCreate() finds the same active session.
-    accepted = inspect.signature(SparkEngine).parameters
-    extra = {name: session for name in ("spark", "session") if name in accepted}
-    return SparkEngine(master=master, verbose=verbose, **extra)
+    return SparkEngine(master=master, verbose=verbose, spark=session, shuffle_partitions=shuffle_partitions)
 
 
 # -- serving stores ----------------------------------------------------------------------------
@@ -151,7 +147,11 @@ class Container(containers.DeclarativeContainer):
         config.engine,
         memory=providers.Singleton(_memory_engine),
         spark=providers.Singleton(
-            _spark_engine, session=spark, master=config.spark_master, verbose=config.verbose
+            _spark_engine,
+            session=spark,
+            master=config.spark_master,
+            verbose=config.verbose,
+            shuffle_partitions=config.shuffle_partitions,
         ),
     )
 

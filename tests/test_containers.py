@@ -95,13 +95,27 @@ def test_the_engine_setting_comes_from_the_environment_when_no_flag_is_given(tmp
         build_container(lake=tmp_path)
 
 
+class FakeSparkSession:
+    """Just enough of a SparkSession to be handed to the engine: keeps the conf it is given."""
+
+    class Conf(dict[str, str]):
+        def set(self, key: str, value: str) -> None:
+            self[key] = value
+
+    def __init__(self) -> None:
+        self.conf = self.Conf()
+        self.sparkContext = object()
+
+
 def test_the_spark_engine_gets_the_containers_session(tmp_path: Path) -> None:
     pytest.importorskip("adapters.spark.engine")
     container = build_container(lake=tmp_path, engine="spark", spark_master="local[1]")
-    borrowed = object()
+    borrowed = FakeSparkSession()
     container.spark.override(providers.Object(borrowed))
     engine = container.engine()
     assert type(engine).__name__ == "SparkEngine"
+    assert engine.spark is borrowed  # type: ignore[attr-defined]
+    assert borrowed.conf["spark.sql.session.timeZone"] == "UTC"
 
 
 def test_without_the_spark_adapter_the_spark_engine_is_unavailable_not_a_traceback(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """`CassandraServingStore`: the ServingStore on Cassandra or AstraDB (see `schema` for the keys).
 
-Writes use prepared statements with a bounded number in flight (execute_concurrent_with_args);
+Writes use prepared statements with a bounded number in flight (a bounded window of execute_async);
 requests that fail for a transient reason (timeouts, unavailable replicas, no host) are retried
 with exponential backoff for a bounded number of attempts, then a ServingUnavailable names the
 host(s). Upserts are idempotent: the same primary key overwrites the same cells.
@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
 LOG = logging.getLogger(__name__)
 _COLUMNS = ", ".join(GOLD_COLUMNS)
 CHUNK_ROWS = 20_000
+# One request: a statement and its parameters (None for a batch, which carries its own).
+Request = tuple[Any, Any]
 
 
 @attrs.frozen
@@ -130,6 +133,8 @@ class CassandraServingStore:
         keyspace: str,
         *,
         concurrency: int = 100,
+        batch_rows: int = 20,
+        chunk_rows: int = CHUNK_ROWS,
         retry: RetryPolicy | None = None,
         where: str | None = None,
         owns_session: bool = False,
@@ -138,6 +143,8 @@ class CassandraServingStore:
         self.owns_session = owns_session
         self.keyspace = check_keyspace(keyspace)
         self.concurrency = concurrency
+        self.batch_rows = batch_rows
+        self.chunk_rows = chunk_rows
         self.retry = retry or RetryPolicy()
         self._where = where
         self._statements: dict[str, PreparedStatement] = {}
@@ -206,40 +213,96 @@ class CassandraServingStore:
                 time.sleep(self.retry.delay(attempt))
         raise AssertionError("unreachable")
 
-    def _execute_all(self, what: str, statement: PreparedStatement, params: list[tuple[Any, ...]]) -> None:
-        """Execute `statement` once per params tuple, `concurrency` in flight, retrying failures."""
-        from cassandra.concurrent import execute_concurrent_with_args
+    def _window(
+        self,
+        requests: Sequence[Request],
+        indexes: Sequence[int],
+        results: list[Any] | None,
+    ) -> tuple[list[int], BaseException | None]:
+        """Run requests[i] for i in indexes with at most `concurrency` in flight.
 
-        retryable = _retryable_errors()
-        pending = params
-        for attempt in range(1, self.retry.attempts + 1):
-            results = execute_concurrent_with_args(
-                self.session, statement, pending, concurrency=self.concurrency,
-                raise_on_first_error=False,
+        Our own window of execute_async (not execute_concurrent, whose callback chain recurses
+        and breaks when every request fails at once, e.g. while the node is down). Submission
+        stops at the first failure: what is left is returned with the failed ones for a retry.
+        """
+        slots = threading.BoundedSemaphore(self.concurrency)
+        lock = threading.Lock()
+        failed: list[int] = []
+        errors: list[BaseException] = []
+
+        def succeeded(rows: Any, index: int) -> None:
+            if results is not None:
+                results[index] = rows
+            slots.release()
+
+        def broke(error: BaseException, index: int) -> None:
+            with lock:
+                failed.append(index)
+                errors.append(error)
+            slots.release()
+
+        for position, index in enumerate(indexes):
+            slots.acquire()
+            if errors:
+                slots.release()
+                with lock:
+                    failed.extend(indexes[position:])
+                break
+            try:
+                future = self.session.execute_async(*requests[index])
+            except Exception as error:
+                broke(error, index)
+                continue
+            future.add_callbacks(
+                succeeded, broke, callback_args=(index,), errback_args=(index,)
             )
-            failed: list[tuple[Any, ...]] = []
-            last_error: BaseException | None = None
-            for values, (ok, outcome) in zip(pending, results, strict=True):
-                if ok:
-                    continue
-                if not isinstance(outcome, retryable):
-                    raise ServingUnavailable(
-                        f"Cassandra at {self.where} refused to {what} "
-                        f"({type(outcome).__name__}: {outcome})."
-                    ) from None
-                failed.append(values)
-                last_error = outcome
-            if not failed:
-                return
+        for _ in range(self.concurrency):  # wait for every request in flight
+            slots.acquire()
+        return sorted(failed), (errors[0] if errors else None)
+
+    def _execute_all(self, what: str, requests: Sequence[Request], collect: bool = False) -> list[Any]:
+        """Execute every (statement, params) request, retrying transient failures with backoff;
+        with `collect`, return each request's first page of rows, in order."""
+        retryable = _retryable_errors()
+        results: list[Any] = [None] * len(requests) if collect else []
+        pending: Sequence[int] = range(len(requests))
+        for attempt in range(1, self.retry.attempts + 1):
+            failed, error = self._window(requests, pending, results if collect else None)
+            if error is None:
+                return results
+            if not isinstance(error, retryable):
+                raise ServingUnavailable(
+                    f"Cassandra at {self.where} refused to {what} ({type(error).__name__}: {error})."
+                ) from None
             if attempt == self.retry.attempts:
-                assert last_error is not None
-                raise self._unavailable(f"{what} ({len(failed)} of {len(params)} writes)", last_error)
+                raise self._unavailable(f"{what} ({len(failed)} of {len(requests)} requests)", error)
             LOG.warning(
-                "%d of %d writes failed (%s), retry %d", len(failed), len(pending),
-                type(last_error).__name__, attempt,
+                "%d of %d requests to %s failed (%s), retry %d",
+                len(failed), len(requests), what, type(error).__name__, attempt,
             )
             pending = failed
             time.sleep(self.retry.delay(attempt))
+        return results
+
+    def _row_writes(self, chunk: Sequence[GoldRow]) -> list[Request]:
+        """The writes of a chunk: rows of one org (one partition) grouped `batch_rows` at a time
+        into UNLOGGED batches, which Cassandra applies as one mutation of that partition."""
+        from cassandra.query import BatchStatement, BatchType
+
+        insert = self._prepared("insert")
+        if self.batch_rows <= 1:
+            return [(insert, _params(row)) for row in chunk]
+        by_org: dict[str, list[GoldRow]] = {}
+        for row in chunk:
+            by_org.setdefault(row.org_id, []).append(row)
+        writes: list[Request] = []
+        for org_rows in by_org.values():
+            for start in range(0, len(org_rows), self.batch_rows):
+                batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+                for row in org_rows[start : start + self.batch_rows]:
+                    batch.add(insert, _params(row))
+                writes.append((batch, None))
+        return writes
 
     def _rows(self, name: str, params: tuple[Any, ...]) -> list[Any]:
         statement = self._prepared(name)
@@ -250,16 +313,16 @@ class CassandraServingStore:
     # -- ServingStore ------------------------------------------------------------------------
 
     def upsert(self, rows: Iterable[GoldRow]) -> int:
-        insert = self._prepared("insert")
         count = 0
         seen_orgs: set[str] = set()
         seen_dates: set[dt.date] = set()
-        for chunk in _chunks(rows, CHUNK_ROWS):
-            self._execute_all("write gold rows", insert, [_params(row) for row in chunk])
+        for chunk in _chunks(rows, self.chunk_rows):
+            self._execute_all("write gold rows", self._row_writes(chunk))
             new_orgs = {row.org_id for row in chunk} - seen_orgs
             new_dates = {row.usage_date for row in chunk} - seen_dates
-            self._execute_all("write the org index", self._prepared("insert_org"), [(o,) for o in sorted(new_orgs)])
-            self._execute_all("write the date index", self._prepared("insert_date"), [(d,) for d in sorted(new_dates)])
+            insert_org, insert_date = self._prepared("insert_org"), self._prepared("insert_date")
+            self._execute_all("write the org index", [(insert_org, (o,)) for o in sorted(new_orgs)])
+            self._execute_all("write the date index", [(insert_date, (d,)) for d in sorted(new_dates)])
             seen_orgs |= new_orgs
             seen_dates |= new_dates
             count += len(chunk)
@@ -305,15 +368,7 @@ class CassandraServingStore:
 
     def row_count(self) -> int:
         """Sum of per-org partition counts (each a single-partition read), no table scan."""
-        from cassandra.concurrent import execute_concurrent_with_args
-
         orgs = [(record[0],) for record in self._rows("orgs", ())]
-        statement = self._prepared("count_of_org")
-        results = self._with_retry(
-            "count rows",
-            lambda: execute_concurrent_with_args(
-                self.session, statement, orgs, concurrency=self.concurrency,
-                raise_on_first_error=True,
-            ),
-        )
-        return sum(int(list(result)[0][0]) for _ok, result in results)
+        count_of_org = self._prepared("count_of_org")
+        pages = self._execute_all("count rows", [(count_of_org, o) for o in orgs], collect=True)
+        return sum(int(page[0][0]) for page in pages)

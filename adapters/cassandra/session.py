@@ -64,12 +64,21 @@ def connect(settings: CassandraSettings) -> Session:
         "connect_timeout": settings.connect_timeout_s,
         "control_connection_timeout": settings.connect_timeout_s,
     }
+    LOG.info("connecting to Cassandra at %s as %s", settings.hosts, settings.username or "anonymous")
+    secrets = (settings.password, settings.astra_token)
     if settings.is_astra:
-        cluster = Cluster(
-            cloud={"secure_connect_bundle": str(settings.astra_secure_bundle_path)},
-            auth_provider=PlainTextAuthProvider("token", settings.astra_token),
-            **common,
-        )
+        try:
+            cluster = Cluster(
+                cloud={"secure_connect_bundle": str(settings.astra_secure_bundle_path)},
+                auth_provider=PlainTextAuthProvider("token", settings.astra_token),
+                **common,
+            )
+        except Exception as error:
+            raise ServingUnavailable(
+                f"Cannot connect to Cassandra at {settings.hosts}: the secure connect bundle is "
+                f"not usable ({describe_failure(error, secrets)}); download it again from the "
+                "Astra UI."
+            ) from None
     else:
         auth = (
             PlainTextAuthProvider(settings.username, settings.password)
@@ -77,13 +86,12 @@ def connect(settings: CassandraSettings) -> Session:
             else None
         )
         cluster = Cluster(contact_points=list(settings.contact_points), auth_provider=auth, **common)
-    LOG.info("connecting to Cassandra at %s as %s", settings.hosts, settings.username or "anonymous")
     try:
         return cluster.connect()
     except Exception as error:
         cluster.shutdown()
         raise ServingUnavailable(
-            f"Cannot connect to Cassandra at {settings.hosts}: {describe_failure(error, (settings.password, settings.astra_token))}; "
+            f"Cannot connect to Cassandra at {settings.hosts}: {describe_failure(error, secrets)}; "
             "check that the node is running and the settings in cred.env."
         ) from None
 

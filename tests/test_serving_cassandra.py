@@ -13,6 +13,7 @@ import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
@@ -63,7 +64,7 @@ class CassandraNode:
     def new_keyspace(self, prefix: str) -> str:
         return f"{prefix}_{os.getpid()}_{next(self._keyspaces)}"
 
-    def settings(self, keyspace: str = "cloud_analytics", **changes: object) -> CassandraSettings:
+    def settings(self, keyspace: str = "cloud_analytics", **changes: Any) -> CassandraSettings:
         base = CassandraSettings(contact_points=((self.host, self.port),), keyspace=keyspace)
         if self.auth:
             base = attrs.evolve(base, username=SUPERUSER[0], password=SUPERUSER[1])
@@ -71,7 +72,7 @@ class CassandraNode:
 
 
 def open_cassandra_store(
-    node: CassandraNode, keyspace: str, retry: RetryPolicy | None = None, **changes: object
+    node: CassandraNode, keyspace: str, retry: RetryPolicy | None = None, **changes: Any
 ) -> CassandraServingStore:
     """A store on a keyspace of `node` whose schema is applied; it owns (and closes) its session."""
     settings = node.settings(keyspace, **changes)

@@ -85,14 +85,14 @@ def _store(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterato
     if kind == "memory":
         yield InMemoryServingStore()
     elif kind == "sqlite":
-        store = SqliteServingStore(tmp_path / "serving" / "finops.sqlite")
-        yield store
-        store.close()
+        sqlite = SqliteServingStore(tmp_path / "serving" / "finops.sqlite")
+        yield sqlite
+        sqlite.close()
     else:
         node: CassandraNode = request.getfixturevalue("cassandra_node")
-        store = open_cassandra_store(node, keyspace=node.new_keyspace("contract"))
-        yield store
-        store.close()
+        cassandra = open_cassandra_store(node, keyspace=node.new_keyspace("contract"))
+        yield cassandra
+        cassandra.close()
 
 
 STORE_KINDS = ["memory", "sqlite", pytest.param("cassandra", marks=pytest.mark.cassandra)]

@@ -1,0 +1,1 @@
+"""The Spark adapter: a batch engine (and the streaming speed layer) over the parquet lake."""

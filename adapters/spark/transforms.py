@@ -1,0 +1,237 @@
+"""The batch layer's DataFrame -> DataFrame functions (no I/O): references, judging, silver,
+silver masters and gold. Each mirrors one pure function of the core and says which.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from adapters.spark import rules_compiler as rc
+from adapters.spark import schemas
+from adapters.spark.events import RAW, SOURCE_FILE, quarantine_key
+from finops_core import catalogue
+from finops_core.aggregate import UNKNOWN_SERVICE, USAGE_COLUMN_BY_METRIC
+from finops_core.contracts import SourceContract, source
+from finops_core.events import EVENT_FIELDS
+from finops_core.lake import SILVER_PARTITION
+from finops_core.masters import SILVER_DROPS
+from finops_core.rules import (
+    DateBeforeReference,
+    DiffersFromReference,
+    MasterAction,
+    Reference,
+    UnknownReference,
+)
+
+# ---- references (pipeline.reference_data) -------------------------------------------------------
+
+
+def reference_keys() -> dict[str, tuple[Reference, str]]:
+    """reference name -> (reference, the event field that looks it up), read from the catalogue."""
+    keys: dict[str, tuple[Reference, str]] = {}
+    for rule in catalogue.EVENT_RULES:
+        check = rule.check
+        if isinstance(check, UnknownReference):
+            found = (check.reference, check.field)
+        elif isinstance(check, (DiffersFromReference, DateBeforeReference)):
+            found = (check.reference, check.key_field)
+        else:
+            continue
+        previous = keys.setdefault(check.reference.name, found)
+        if previous[1] != found[1]:
+            raise ValueError(f"reference {check.reference.name} is looked up by two fields")
+    for reference in catalogue.REFERENCES:
+        if reference.name not in keys:
+            raise ValueError(f"no rule says which event field looks up {reference.name}")
+    return keys
+
+
+def _key_column(reference: Reference) -> str:
+    return f"{reference.name}__key"
+
+
+def reference_frame(master: DataFrame, reference: Reference) -> DataFrame:
+    """One row per key: the master fields as the rules' text; a repeated key keeps its smallest
+    row, field by field with nulls first (pipeline.reference_data)."""
+    contract = source(reference.name)
+    texts = [
+        schemas.reference_text(F.col(field), contract.column(field).type).alias(reference.column(field))
+        for field in reference.fields
+    ]
+    key = schemas.reference_text(F.col(reference.key), contract.column(reference.key).type)
+    rows = master.select(key.alias(_key_column(reference)), *texts).where(F.col(_key_column(reference)).isNotNull())
+    order = Window.partitionBy(_key_column(reference)).orderBy(
+        *(F.col(reference.column(field)).asc_nulls_first() for field in reference.fields)
+    )
+    return (
+        rows.withColumn("_pick", F.row_number().over(order))
+        .where(F.col("_pick") == 1)
+        .drop("_pick")
+        .withColumn(reference.found_column, F.lit(True))
+    )
+
+
+def join_references(bronze: DataFrame, masters: dict[str, DataFrame]) -> DataFrame:
+    """Bronze events with every reference's columns (left joins on the catalogue's key fields)."""
+    joined = bronze
+    for name, (reference, field) in reference_keys().items():
+        table = reference_frame(masters[name], reference)
+        joined = joined.join(F.broadcast(table), joined[field] == table[_key_column(reference)], "left").drop(
+            _key_column(reference)
+        )
+    return joined
+
+
+# ---- judging and deduplication (pipeline.silver_from_bronze) ------------------------------------
+
+
+def judge(joined: DataFrame) -> DataFrame:
+    """Adds `_duplicate`, `occurrence`, `reasons` and `flags`.
+
+    Among rows sharing an event_id the smallest (source_file, raw, occurrence) survives; rows
+    without an event_id are all candidates. One window gives both the survivor rank and each row's
+    occurrence (row_number - rank counts identical (source_file, raw) rows before it).
+    """
+    has_id = ~rc.is_missing("event_id")
+    window = Window.partitionBy("event_id").orderBy(SOURCE_FILE, RAW)
+    ranked = joined.withColumns(
+        {"_row": F.row_number().over(window), "_rank": F.rank().over(window)}
+    )
+    return ranked.select(
+        *(c for c in joined.columns),
+        (has_id & (F.col("_row") > 1)).alias("_duplicate"),
+        (F.col("_row") - F.col("_rank")).alias("occurrence"),
+        rc.rule_ids(catalogue.QUARANTINE_RULES).alias("reasons"),
+        rc.rule_ids(catalogue.FLAG_RULES).alias("flags"),
+    )
+
+
+def quarantine_rows(judged: DataFrame) -> DataFrame:
+    """Candidates that break a quarantine rule, as quarantine entries (events.QuarantineEntry)."""
+    return judged.where(~F.col("_duplicate") & (F.size("reasons") > 0)).select(
+        quarantine_key(F.col(SOURCE_FILE), F.col("occurrence"), F.col(RAW)).alias("quarantine_key"),
+        "reasons",
+        F.col(RAW).alias("raw_record"),
+        SOURCE_FILE,
+        "event_id",
+    )
+
+
+def silver_rows(judged: DataFrame) -> DataFrame:
+    """Candidates that pass every quarantine rule, normalised (events.normalise)."""
+    orgs, resources = catalogue.ORGS, catalogue.RESOURCES
+    unit_by_metric = F.create_map(*(F.lit(x) for pair in catalogue.UNIT_BY_METRIC.items() for x in pair))
+    event_ts = rc.parse_timestamp("timestamp")
+    columns: dict[str, Column] = {
+        "event_id": F.col("event_id"),
+        "event_ts": event_ts,
+        "org_id": F.col("org_id"),
+        "resource_id": F.col("resource_id"),
+        "service": F.col("service"),
+        "region": F.col("region"),
+        "metric": F.col("metric"),
+        "value": rc.parse_number("value"),
+        "unit": F.when(rc.is_missing("unit"), unit_by_metric[F.col("metric")]).otherwise(F.col("unit")),
+        "cost_usd_increment": rc.parse_number("cost_usd_increment"),
+        "schema_version": rc.parse_integer("schema_version"),
+        "carbon_kg": rc.parse_number("carbon_kg"),
+        "genai_tokens": rc.parse_integer("genai_tokens"),
+        "org_name": F.col(orgs.column("org_name")),
+        "industry": F.col(orgs.column("industry")),
+        "plan_tier": F.col(orgs.column("plan_tier")),
+        "resource_state": F.col(resources.column("state")),
+        "resource_created_at": rc.parse_date(F.col(resources.column("created_at"))),
+        "quality_flags": F.col("flags"),
+        "source_file": F.col(SOURCE_FILE),
+    }
+    schema = schemas.silver_events_schema()
+    return judged.where(~F.col("_duplicate") & (F.size("reasons") == 0)).select(
+        *(columns[field.name].cast(field.dataType).alias(field.name) for field in schema.fields),
+        F.to_date(event_ts).alias(SILVER_PARTITION),
+    )
+
+
+BRONZE_TEXT_COLUMNS: tuple[str, ...] = (*EVENT_FIELDS, RAW, SOURCE_FILE)
+
+
+# ---- silver masters (masters.silver_master_row) -------------------------------------------------
+
+_STRING_ESCAPED = r'"(?:[^"\\\x00-\x1f]++|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*+"'
+_JSON_WS = r"[ \t\n\r]*+"
+# A JSON array of strings: the only tags_json that masters.parse_tags accepts.
+STRING_ARRAY = rf"^{_JSON_WS}\[{_JSON_WS}(?:{_STRING_ESCAPED}(?:{_JSON_WS},{_JSON_WS}{_STRING_ESCAPED})*+)?+{_JSON_WS}\]{_JSON_WS}\z"
+
+
+def parse_tags(text: Column) -> Column:
+    """masters.parse_tags: the list when the text is a JSON array of strings, else null."""
+    return F.when(text.rlike(STRING_ARRAY), F.from_json(text, T.ArrayType(T.StringType())))
+
+
+def silver_master(bronze: DataFrame, contract: SourceContract) -> DataFrame:
+    frame = bronze
+    flags: list[Column] = []
+    for rule in catalogue.master_rules_for(contract.name):
+        value = F.col(rule.field)
+        if rule.action is MasterAction.DEFAULT_WHEN_NULL:
+            frame = frame.withColumn(rule.field, F.coalesce(value, F.lit(rule.default)))
+            continue
+        flag = f"_flag_{len(flags)}"
+        bad = value.isNotNull() & ~((F.lit(rule.low) <= value) & (value <= F.lit(rule.high)))
+        frame = frame.withColumn(flag, F.coalesce(bad, F.lit(False)))
+        frame = frame.withColumn(rule.field, F.when(F.col(flag), F.lit(None)).otherwise(value))
+        flags.append(F.when(F.col(flag), F.lit(rule.id)))
+    if contract.name == "resources":
+        frame = frame.withColumn("tags", parse_tags(F.col("tags_json")))
+    quality_flags = (
+        F.filter(F.array(*flags), lambda flag: flag.isNotNull()) if flags else F.array().cast("array<string>")
+    )
+    frame = frame.withColumn("quality_flags", quality_flags)
+    drops = SILVER_DROPS.get(contract.name, ())
+    schema = schemas.silver_master_schema(contract)
+    assert not any(field.name in drops for field in schema.fields)
+    return frame.select(*(F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields))
+
+
+# ---- gold (aggregate.aggregate) -----------------------------------------------------------------
+
+
+def gold_rows(silver: DataFrame) -> DataFrame:
+    """The daily mart from silver events: the monoid's sums, then the derived metrics."""
+    usage = {
+        column: F.coalesce(
+            F.sum(F.when(F.col("metric") == F.lit(metric), F.col("value"))), F.lit(0.0)
+        ).alias(column)
+        for metric, column in USAGE_COLUMN_BY_METRIC.items()
+    }
+    flag_counts = [
+        F.count_if(F.array_contains("quality_flags", flag)).alias(f"_flag_{index}")
+        for index, flag in enumerate(catalogue.FLAG_IDS)
+    ]
+    grouped = silver.groupBy(
+        "org_id", SILVER_PARTITION, F.coalesce("service", F.lit(UNKNOWN_SERVICE)).alias("service")
+    ).agg(
+        F.sum("cost_usd_increment").alias("daily_cost_usd"),
+        *usage.values(),
+        F.sum("genai_tokens").alias("genai_tokens"),
+        F.sum("carbon_kg").alias("carbon_kg"),
+        F.count(F.lit(1)).alias("event_count"),
+        *flag_counts,
+    )
+    entries = F.array(
+        *(
+            F.struct(F.lit(flag).alias("key"), F.col(f"_flag_{index}").alias("value"))
+            for index, flag in enumerate(catalogue.FLAG_IDS)
+        )
+    )
+    requests = F.col(USAGE_COLUMN_BY_METRIC["requests"])
+    columns: dict[str, Column] = {
+        "cost_per_request_usd": F.when(requests != 0, F.col("daily_cost_usd") / requests),
+        "quality_flags": F.map_from_entries(F.filter(entries, lambda entry: entry["value"] > 0)),
+    }
+    schema = schemas.gold_schema()
+    return grouped.select(
+        *((columns.get(f.name, F.col(f.name))).cast(f.dataType).alias(f.name) for f in schema.fields),
+        SILVER_PARTITION,
+    )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import random
 import statistics
 import subprocess
@@ -86,14 +87,14 @@ def percentiles_ms(samples: list[float]) -> tuple[float, float]:
     return cuts[49] * 1000, cuts[98] * 1000
 
 
-def time_queries(name: str, count: int, query: Callable[[int], object]) -> None:
+def time_queries(store: str, name: str, count: int, query: Callable[[int], object]) -> None:
     samples = []
     for i in range(count):
         started = time.perf_counter()
         query(i)
         samples.append(time.perf_counter() - started)
     p50, p99 = percentiles_ms(samples)
-    print(f"{name}_p50_ms={p50:.3f} {name}_p99_ms={p99:.3f} queries={count}", flush=True)
+    print(f"store={store} {name}_p50_ms={p50:.3f} {name}_p99_ms={p99:.3f} queries={count}", flush=True)
 
 
 def main() -> int:
@@ -103,6 +104,7 @@ def main() -> int:
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--queries", type=int, default=1_000)
     parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--batch-rows", type=int, default=20, help="rows per single-partition batch")
     parser.add_argument("--dir", type=Path, default=REPO / ".cassandra-node" / "bench")
     args = parser.parse_args()
 
@@ -112,6 +114,7 @@ def main() -> int:
     ).returncode == 0
     host, port = start_node(args.dir)
     print(f"node={host}:{port} started_here={not running}", flush=True)
+    print(f"load_average_1m_start={os.getloadavg()[0]:.1f} cpus={os.cpu_count()}", flush=True)
     rows = synthetic_gold(args.rows, args.days, seed=1)
     naive_rows = synthetic_gold(args.naive_rows, args.days, seed=2, org_prefix="naive")
     settings = CassandraSettings(contact_points=((host, port),), keyspace=KEYSPACE)
@@ -119,13 +122,15 @@ def main() -> int:
     try:
         session.execute(f"DROP KEYSPACE IF EXISTS {KEYSPACE}", timeout=60)
         apply_schema(session, KEYSPACE)
-        store = CassandraServingStore(session, KEYSPACE, concurrency=args.concurrency)
+        store = CassandraServingStore(
+            session, KEYSPACE, concurrency=args.concurrency, batch_rows=args.batch_rows
+        )
 
         started = time.perf_counter()
         loaded = store.upsert(rows)
         fast_s = time.perf_counter() - started
         fast_rate = loaded / fast_s
-        print(f"loader=prepared_concurrent rows={loaded} seconds={fast_s:.2f} rows_per_s={fast_rate:.0f}", flush=True)
+        print(f"loader=prepared_concurrent batch_rows={args.batch_rows} rows={loaded} seconds={fast_s:.2f} rows_per_s={fast_rate:.0f}", flush=True)
 
         insert = (
             f"INSERT INTO {KEYSPACE}.daily_usage_by_org ({', '.join(GOLD_COLUMNS)}) "
@@ -154,8 +159,8 @@ def main() -> int:
             return lambda i: store_.top_services(picks[i][0], days=14)  # type: ignore[attr-defined]
 
         q1(store)(0), q2(store)(0)  # prepare the statements outside the timings
-        time_queries("cassandra_q1", args.queries, q1(store))
-        time_queries("cassandra_q2", args.queries, q2(store))
+        time_queries("cassandra", "q1", args.queries, q1(store))
+        time_queries("cassandra", "q2", args.queries, q2(store))
 
         with tempfile.TemporaryDirectory() as tmp:
             sqlite = SqliteServingStore(Path(tmp) / "finops.sqlite")
@@ -163,10 +168,11 @@ def main() -> int:
             sqlite.upsert(rows)
             sqlite_s = time.perf_counter() - started
             print(f"loader=sqlite rows={len(rows)} seconds={sqlite_s:.2f} rows_per_s={len(rows) / sqlite_s:.0f}", flush=True)
-            time_queries("sqlite_q1", args.queries, q1(sqlite))
-            time_queries("sqlite_q2", args.queries, q2(sqlite))
+            q1(sqlite)(0)
+            time_queries("sqlite", "q1", args.queries, q1(sqlite))
+            time_queries("sqlite", "q2", args.queries, q2(sqlite))
             sqlite.close()
-        print(f"q1_p50_ms: see cassandra_q1_p50_ms / sqlite_q1_p50_ms above; rows={len(rows)}", flush=True)
+        print(f"load_average_1m_end={os.getloadavg()[0]:.1f} cpus={os.cpu_count()}", flush=True)
     finally:
         close_session(session)
         if not running:

@@ -23,7 +23,7 @@ from adapters.cassandra.schema import DATES_TABLE, ORGS_TABLE, SCOPE, USAGE_TABL
 from adapters.cassandra.settings import check_keyspace
 from finops_core import queries
 from finops_core.aggregate import GOLD_COLUMNS, GoldRow
-from finops_core.errors import ServingUnavailable
+from finops_core.errors import FinopsError, ServingUnavailable
 from finops_core.ports import ServiceCost
 
 if TYPE_CHECKING:
@@ -177,18 +177,21 @@ class CassandraServingStore:
                 "orgs": f"SELECT org_id FROM {ks}.{ORGS_TABLE} WHERE scope = '{SCOPE}'",
                 "count_of_org": f"SELECT COUNT(*) FROM {table} WHERE org_id = ?",
             }[name]
-            from cassandra import InvalidRequest
-
-            try:
-                self._statements[name] = self._with_retry(
-                    f"prepare {name}", lambda: self.session.prepare(cql)
-                )
-            except InvalidRequest:
-                raise ServingUnavailable(
-                    f"Cassandra at {self.where} has no serving tables in keyspace {ks}; "
-                    "run `finops load` first."
-                ) from None
+            self._statements[name] = self._with_retry(
+                f"prepare {name}", lambda: self._prepare(cql)
+            )
         return self._statements[name]
+
+    def _prepare(self, cql: str) -> PreparedStatement:
+        from cassandra import InvalidRequest
+
+        try:
+            return self.session.prepare(cql)
+        except InvalidRequest:
+            raise ServingUnavailable(
+                f"Cassandra at {self.where} has no serving tables in keyspace {self.keyspace}; "
+                "run `finops load` first."
+            ) from None
 
     # -- retries -------------------------------------------------------------------------------
 
@@ -211,6 +214,12 @@ class CassandraServingStore:
                     raise self._unavailable(what, error) from None
                 LOG.warning("%s failed (%s), retry %d", what, type(error).__name__, attempt)
                 time.sleep(self.retry.delay(attempt))
+            except FinopsError:
+                raise
+            except Exception as error:  # the server refused (unauthorized, invalid request, ...)
+                raise ServingUnavailable(
+                    f"Cassandra at {self.where} refused to {what} ({type(error).__name__}: {error})."
+                ) from None
         raise AssertionError("unreachable")
 
     def _window(

@@ -1,0 +1,127 @@
+"""`finops stream`: the speed layer, landing usage-event files into bronze exactly once."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any
+
+from entrypoints.commands.common import add_command, add_lake_option, lake_path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = add_command(
+        subparsers,
+        "stream",
+        "run the speed layer: landing JSONL events -> bronze with Structured Streaming",
+        "Watch <lake>/landing/usage_events_stream/ with Spark Structured Streaming and write\n"
+        "every new line to bronze/usage_events (same table as the batch backfill), exactly once:\n"
+        "each micro-batch is written under its batch id and replaced, never duplicated, when a\n"
+        "crash makes Spark replay it. Event ids repeated within 7 days of ingest are dropped and\n"
+        "counted; malformed lines go to quarantine/usage_events. The checkpoint is\n"
+        "<lake>/checkpoints/bronze_usage_events/; a rerun only reads files it has not seen.\n"
+        "--once processes what is there and stops; --continuous runs until SIGINT/SIGTERM and\n"
+        "then stops after the micro-batch being written. Progress per micro-batch goes to\n"
+        "stderr, the totals to stdout as one line, and a run record to <lake>/_runs/.",
+        "finops stream --lake ./datalake --once --max-files 10",
+    )
+    add_lake_option(parser)
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--once", action="store_true", help="process every file available now, then stop")
+    mode.add_argument("--continuous", action="store_true", help="run until SIGINT/SIGTERM")
+    parser.add_argument(
+        "--trigger", type=_positive_float, default=5.0, metavar="SECONDS",
+        help="micro-batch interval with --continuous (default 5)",
+    )
+    parser.add_argument(
+        "--max-files", type=_positive_int, default=None, metavar="N",
+        help="at most N new files per micro-batch (default: all)",
+    )
+    parser.add_argument(
+        "--master", default=None, metavar="URL",
+        help="Spark master, e.g. spark://host:7077 (default local[*])",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from entrypoints.containers import build_container
+    from finops_core import usecases
+
+    container = build_container(lake=lake_path(args), engine="spark", spark_master=args.master, verbose=args.verbose)
+    sessions = _sessions(args)
+    try:
+        from adapters.spark.streaming import BronzeStream, StreamOptions, stream_record
+
+        layout = container.layout()
+        run_context = usecases.new_run(container.clock(), "stream")
+        progress = container.progress()
+        options = StreamOptions(once=args.once, trigger_seconds=args.trigger, max_files=args.max_files)
+        stream = BronzeStream(sessions.get(), layout, _parser())
+        stop = threading.Event()
+        with _stop_on_signals(stop):
+            result = stream.run(
+                run_context, options, stop,
+                on_batch=lambda counts: progress.update("stream", counts.summary()),
+            )
+        container.run_log().write(stream_record(run_context, options, result))
+        totals = result.totals
+        print(f"stream {run_context.run_id}: " + " ".join(f"{k}={_number(v)}" for k, v in totals.items()))
+        return 0
+    finally:
+        sessions.close()
+        container.shutdown_resources()
+
+
+def _sessions(args: argparse.Namespace) -> Any:
+    """The batch engine's session factory, so both layers write the lake with the same settings
+    (UTC, int64-micros timestamps); it borrows an active session and stops only one it started."""
+    from adapters.spark.session import SessionSettings, SparkSessions
+
+    return SparkSessions(SessionSettings(master=args.master, verbose=args.verbose))
+
+
+def _parser() -> Any:
+    from adapters.spark.events import parse_event_lines
+
+    return parse_event_lines
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGINT and SIGTERM ask the stream to stop after its current micro-batch."""
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        if not stop.is_set():
+            print(f"finops stream: {signal.Signals(signum).name}, stopping after the current micro-batch", file=sys.stderr, flush=True)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.3f}"
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+    return value

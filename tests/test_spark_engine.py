@@ -1,0 +1,310 @@
+"""The Spark engine: its parser and rule compiler against the core, its safety and its lake."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from adapters.lake.parquet import ParquetLake
+from entrypoints.cli import main
+from finops_core import catalogue
+from finops_core.contracts import HeaderMismatch
+from finops_core.events import (
+    EVENT_FIELDS,
+    decode_line,
+    field_text,
+    parse_event_line,
+    quarantine_key,
+    split_lines,
+)
+from finops_core.lake import GOLD_DAILY, QUARANTINE_EVENTS, SILVER_EVENTS, LakeLayout
+from finops_core.ports import RunContext
+from finops_core.rules import violates
+from tests.strategies import RESOURCES, master_csvs, raw_events, write_landing
+
+pytestmark = pytest.mark.spark
+
+RUN = RunContext(run_id="test", started_at=dt.datetime(2025, 9, 1, tzinfo=dt.timezone.utc))
+
+TRICKY_LINES: tuple[bytes, ...] = (
+    b'{"event_id": "e1", "value": 8.9e-05, "cost_usd_increment": 95.0, "carbon_kg": -0.0, "genai_tokens": 120}',
+    b'{"event_id": "e2", "value": 1.50, "unit": 1E5, "org_id": 12345678901234567890123, "region": true}',
+    b'{"event_id": "e3", "metric": [1, 2.50, true, "x"], "service": {"k": 1.0}, "unit": false, "region": null}',
+    b'{"event_id": "trailing"} text after the object',
+    b'{"a": 1}{"a": 2}',
+    b'[{"event_id": "in an array"}]',
+    b'"a string"',
+    b"42",
+    b"null",
+    b"",
+    b'  {"event_id": "padded"}  ',
+    b'\xef\xbb\xbf{"event_id": "bom"}',
+    b'{"value": NaN}',
+    b"{'event_id': 'single quotes'}",
+    b'{"event_id": "first", "event_id": "last wins"}',
+    b'{"EVENT_ID": "case matters"}',
+    b'{"event_id": "raw\ttab"}',
+    b'{"value": 01}',
+    b'{"value": 1.}',
+    b'{"event_id": "\\u00e9\\n escaped"}',
+    b'{"ev\\u0065nt_id": "escaped key"}',
+    b'{"event_id": 1,}',
+    b'{"event_id": "truncated", "timestamp": "2025-07-',
+    b'{"value": 1e400, "cost_usd_increment": -1.5e-7}',
+    b'{"event_id": "bad byte \xff\xfe"}',
+    b'{"event_id": "crlf"}\r',
+    b"{}",
+    b'{"event_id": "t", "timestamp": "2025-07-03T23:59:00Z"}',
+    b'{"event_id": "impossible", "timestamp": "2025-02-30T10:00:00Z"}',
+    b"not json",
+    b"not json",
+)
+
+
+def _core_parse(lines: list[tuple[str, bytes]]) -> tuple[list[tuple[Any, ...]], list[tuple[str, str]]]:
+    bronze, malformed, seen = [], [], {}  # type: ignore[var-annotated]
+    for source_file, raw in lines:
+        text, valid = decode_line(raw[:-1] if raw.endswith(b"\r") else raw)
+        fields = parse_event_line(text) if valid else None
+        if fields is None:
+            occurrence = seen.get((source_file, text), 0)
+            seen[(source_file, text)] = occurrence + 1
+            malformed.append((quarantine_key(source_file, occurrence, text), text))
+        else:
+            bronze.append((*(fields[name] for name in EVENT_FIELDS), text, source_file))
+    return sorted(bronze, key=repr), sorted(malformed)
+
+
+def test_parse_event_lines_reads_every_line_as_the_core_does(spark: Any, tmp_path: Path) -> None:
+    from adapters.spark.batch import landing_lines
+    from adapters.spark.events import parse_event_lines
+
+    (tmp_path / "a.jsonl").write_bytes(b"\n".join(TRICKY_LINES) + b"\n")
+    (tmp_path / "b.jsonl").write_bytes(b"not json\n" + TRICKY_LINES[0])  # no final newline
+    bronze, malformed = parse_event_lines(landing_lines(spark, sorted(tmp_path.glob("*.jsonl"))))
+    got_bronze = sorted(
+        (tuple(row[name] for name in (*EVENT_FIELDS, "raw", "source_file")) for row in bronze.collect()), key=repr
+    )
+    got_malformed = sorted((row.quarantine_key, row.raw_record) for row in malformed.collect())
+    lines = [("a.jsonl", line) for line in TRICKY_LINES] + [("b.jsonl", b"not json"), ("b.jsonl", TRICKY_LINES[0])]
+    want_bronze, want_malformed = _core_parse(lines)
+    assert got_bronze == want_bronze
+    assert got_malformed == want_malformed
+    assert {row.reasons[0] for row in malformed.collect()} == {catalogue.MALFORMED_RECORD}
+    numbers = {row.event_id: row for row in bronze.collect()}["e1"]
+    assert (numbers.value, numbers.cost_usd_increment, numbers.carbon_kg) == ("8.9e-05", "95.0", "-0.0")
+
+
+def test_landing_lines_split_like_the_core(spark: Any, tmp_path: Path) -> None:
+    from adapters.spark.batch import landing_lines
+
+    content = b"one\r\n\ntwo\rstill two\n\n"
+    (tmp_path / "f.jsonl").write_bytes(content)
+    got = [row.raw for row in landing_lines(spark, [tmp_path / "f.jsonl"]).collect()]
+    assert len(got) == len(split_lines(content))  # blank lines count, the final empty piece does not
+
+
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(records=st.lists(raw_events(), min_size=20, max_size=40))
+def test_compiled_rules_agree_with_the_pure_interpreter(spark: Any, records: list[dict[str, Any]]) -> None:
+
+    from adapters.spark.rules_compiler import rule_ids, violated
+
+    refs = {
+        catalogue.ORGS.name: {org: {"org_name": "n", "industry": None, "plan_tier": "pro"} for org in ("org_aaaa0001", "org_bbbb0002", "org_cccc0003")},
+        catalogue.RESOURCES.name: {
+            res: {"org_id": org, "service": service, "region": region, "created_at": created, "state": "running"}
+            for res, (org, service, region, created) in RESOURCES.items()
+        },
+    }
+    texts = [{name: field_text(record.get(name)) for name in EVENT_FIELDS} for record in records]
+    rows = []
+    for fields in texts:
+        row: dict[str, Any] = dict(fields)
+        for reference, key in ((catalogue.ORGS, "org_id"), (catalogue.RESOURCES, "resource_id")):
+            found = refs[reference.name].get(fields[key] or "")
+            row[reference.found_column] = found is not None
+            row.update({reference.column(f): (found or {}).get(f) for f in reference.fields})
+        rows.append(row)
+    columns = list(rows[0])
+    schema = ", ".join(f"`{c}` {'boolean' if c.endswith('__found') else 'string'}" for c in columns)
+    frame = spark.createDataFrame([tuple(row[c] for c in columns) for row in rows], schema)
+    judged = frame.select(
+        *(violated(rule.check).alias(rule.id) for rule in catalogue.EVENT_RULES),
+        rule_ids(catalogue.QUARANTINE_RULES).alias("reasons"),
+    ).collect()
+    for fields, got in zip(texts, judged, strict=True):
+        expected = {rule.id: violates(rule.check, fields, refs) for rule in catalogue.EVENT_RULES}
+        assert {rule.id: got[rule.id] for rule in catalogue.EVENT_RULES} == expected, fields
+        assert list(got.reasons) == [r.id for r in catalogue.QUARANTINE_RULES if expected[r.id]]
+
+
+def test_the_session_computes_in_utc(spark: Any) -> None:
+    from pyspark.sql import functions as F
+
+    from adapters.spark.rules_compiler import parse_timestamp
+
+    assert spark.conf.get("spark.sql.session.timeZone") == "UTC"
+    row = spark.createDataFrame([("2025-07-03T23:59:00Z",)], "ts string").select(
+        F.to_date(parse_timestamp("ts")).alias("day"), parse_timestamp("ts").alias("instant")
+    ).first()
+    assert row.day == dt.date(2025, 7, 3)
+
+
+def test_a_header_mismatch_stops_the_run_naming_file_and_column_and_writes_nothing(spark: Any, tmp_path: Path) -> None:
+    from adapters.spark.engine import SparkEngine
+
+    landing = master_csvs()
+    text = landing["users.csv"].decode()
+    landing["users.csv"] = text.replace("email", "e_mail", 1).encode()
+    write_landing(landing, tmp_path / "landing")
+    with pytest.raises(HeaderMismatch) as caught:
+        SparkEngine(spark=spark).bronze_masters(LakeLayout(tmp_path), RUN)
+    assert "users.csv" in str(caught.value) and "'email'" in str(caught.value)
+    assert not (tmp_path / "bronze").exists()
+
+
+def test_tags_json_rows_all_survive_with_their_commas(spark: Any, real_lake: Path) -> None:
+    from adapters.spark.engine import SparkEngine
+
+    layout = LakeLayout(real_lake)
+    engine = SparkEngine(spark=spark)
+    engine.bronze_masters(layout, RUN)
+    with (real_lake / "landing" / "resources.csv").open(newline="") as handle:
+        expected = {row["resource_id"]: row["tags_json"] or None for row in csv.DictReader(handle)}
+    bronze = {row["resource_id"]: row["tags_json"] for row in ParquetLake(layout).read_table("bronze", "resources")}
+    assert bronze == expected
+    assert sum(1 for tags in bronze.values() if tags and "," in tags) == 211  # lists of 2-3 tags
+    engine.silver(layout, RUN)
+    silver = {row["resource_id"]: row["tags"] for row in ParquetLake(layout).read_table("silver", "resources")}
+    assert silver == {key: (json.loads(tags) if tags else None) for key, tags in expected.items()}
+
+
+@pytest.mark.slow
+def test_a_rerun_of_finops_batch_leaves_gold_and_quarantine_unchanged(spark: Any, real_lake: Path) -> None:
+    assert main(["batch", "--engine", "spark", "--lake", str(real_lake)]) == 0
+    lake = ParquetLake(LakeLayout(real_lake))
+    quarantine = lake.read_table("quarantine", QUARANTINE_EVENTS)
+    gold = sorted(lake.read_table("gold", GOLD_DAILY), key=repr)
+    silver_rows = len(lake.read_table("silver", SILVER_EVENTS))
+    assert len(quarantine) == 211 and silver_rows == 42_989 and len(gold) == 11_050
+
+    assert main(["batch", "--engine", "spark", "--lake", str(real_lake)]) == 0
+    again = lake.read_table("quarantine", QUARANTINE_EVENTS)
+    assert len(again) == len(quarantine)
+    assert sorted(row["quarantine_key"] for row in again) == sorted(row["quarantine_key"] for row in quarantine)
+    assert sorted(lake.read_table("gold", GOLD_DAILY), key=repr) == gold
+    assert spark.range(2).count() == 2  # the CLI borrowed the test run's session and left it running
+
+
+# ---- a standalone cluster -----------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the Spark master exited with {process.returncode}")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.5)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {seconds} s")
+
+
+@pytest.fixture
+def standalone_cluster(tmp_path: Path) -> Iterator[str]:
+    """A Spark standalone master and one 1-core worker on 127.0.0.1; stopped even on failure."""
+    import pyspark
+
+    spark_home = Path(pyspark.__file__).parent
+    spark_class = spark_home / "bin" / "spark-class"
+    env = {**os.environ, "SPARK_HOME": str(spark_home), "SPARK_LOCAL_IP": "127.0.0.1",
+           "SPARK_WORKER_DIR": str(tmp_path / "worker"), "PYSPARK_PYTHON": sys.executable}
+    port = _free_port()
+    url = f"spark://127.0.0.1:{port}"
+    processes: list[subprocess.Popen[bytes]] = []
+    logs = [open(tmp_path / name, "wb") for name in ("master.log", "worker.log")]  # noqa: SIM115
+    try:
+        processes.append(subprocess.Popen(
+            [str(spark_class), "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
+             "--port", str(port), "--webui-port", "0"],
+            stdout=logs[0], stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        ))
+        _wait_for_port(port, processes[0], 120)
+        processes.append(subprocess.Popen(
+            [str(spark_class), "org.apache.spark.deploy.worker.Worker", url, "--cores", "1",
+             "--memory", "1g", "--host", "127.0.0.1", "--webui-port", "0"],
+            stdout=logs[1], stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        ))
+        yield url
+    finally:
+        for process in reversed(processes):
+            if process.poll() is None:
+                os.killpg(process.pid, 15)
+        for process in reversed(processes):
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, 9)
+                process.wait(timeout=10)
+        for log in logs:
+            log.close()
+
+
+@pytest.mark.slow
+def test_finops_batch_runs_on_a_standalone_cluster(standalone_cluster: str, tmp_path: Path) -> None:
+    from tests.test_spark_differential import assert_same_table
+
+    landing = {**master_csvs()}
+    events = [json.dumps({**event}).encode() for event in _sample_events()]
+    landing["usage_events_stream/events_part_0000.jsonl"] = b"\n".join(events) + b"\nnot json\n"
+    lakes = {name: tmp_path / name for name in ("memory", "cluster")}
+    for lake in lakes.values():
+        write_landing(landing, lake / "landing")
+    assert main(["batch", "--engine", "memory", "--lake", str(lakes["memory"])]) == 0
+    # A separate process: this test run's own session is local, a driver has one master.
+    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable}
+    done = subprocess.run(
+        [sys.executable, "-m", "entrypoints.cli", "batch", "--engine", "spark", "--master", standalone_cluster,
+         "--lake", str(lakes["cluster"])],
+        env=env, capture_output=True, timeout=900, check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()[-3000:]
+    for layer, name in (("silver", SILVER_EVENTS), ("quarantine", QUARANTINE_EVENTS), ("gold", GOLD_DAILY)):
+        assert_same_table(lakes["memory"], lakes["cluster"], layer, name)
+    assert len(ParquetLake(LakeLayout(lakes["cluster"])).read_table("quarantine", QUARANTINE_EVENTS)) >= 1
+
+
+def _sample_events() -> list[dict[str, Any]]:
+    """A fixed handful of events over the strategies' masters (no Hypothesis: one cluster run)."""
+    events = []
+    for index, (resource, (org, service, region, _)) in enumerate(sorted(RESOURCES.items()) * 4):
+        events.append({
+            "event_id": f"evt_cluster{index:05d}", "timestamp": f"2025-07-{18 + index % 3:02d}T10:{index:02d}:00Z",
+            "org_id": org, "resource_id": resource, "service": service, "region": region,
+            "metric": ("requests", "cpu_hours", "storage_gb_hours")[index % 3], "value": 1.5 * index,
+            "unit": None if index % 5 == 0 else ("count", "hours", "gb_hours")[index % 3],
+            "cost_usd_increment": [0.25, -0.005, -3.0, 1e-05][index % 4], "schema_version": 2, "carbon_kg": 8.9e-05,
+        })
+    return events
+

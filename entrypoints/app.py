@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from finops_core import usecases
+from finops_core.aggregate import GoldRow
 from finops_core.lake import LakeLayout
-from finops_core.ports import StageResult
+from finops_core.ports import RunContext, StageResult
 
 
 def batch(lake: Path, engine: str | None = None, master: str | None = None, verbose: bool = False, force_backfill: bool = False) -> int:
@@ -61,9 +65,9 @@ def _land(layout: LakeLayout, zip_path: Path) -> str:
     return generate(layout.root, seed=1, scale=1.0).summary()
 
 
-def _stream_once(container: object, layout: LakeLayout, run: object) -> StageResult | None:
+def _stream_once(container: Any, layout: LakeLayout, run: RunContext) -> StageResult | None:
     """The speed layer, once, when the engine has one (Spark)."""
-    engine = container.engine()  # type: ignore[attr-defined]
+    engine = container.engine()
     stream = getattr(engine, "stream_once", None)
     if stream is None:
         return None
@@ -99,8 +103,6 @@ def demo(lake: Path, engine: str | None = None, zip_path: str | None = None, ver
             checks = usecases.reconcile(counts)
             org, latest = _costliest_org(container.engine().read_gold(layout))
             if org is not None and latest is not None:
-                import datetime as dt
-
                 first = latest - dt.timedelta(days=6)
                 q1 = store.daily_usage(org, first, latest)
                 print(f"\nQ1: daily cost and requests for {org}, {first} .. {latest}")
@@ -124,10 +126,11 @@ def demo(lake: Path, engine: str | None = None, zip_path: str | None = None, ver
         container.shutdown_resources()
 
 
-def _costliest_org(rows: object) -> tuple[str | None, object]:
+def _costliest_org(rows: Iterable[GoldRow]) -> tuple[str | None, dt.date | None]:
+    """The org with the highest total cost (ties by id), and the latest usage date loaded."""
     totals: dict[str, float] = {}
-    latest = None
-    for row in rows:  # type: ignore[attr-defined]
+    latest: dt.date | None = None
+    for row in rows:
         totals[row.org_id] = totals.get(row.org_id, 0.0) + row.daily_cost_usd
         latest = row.usage_date if latest is None or row.usage_date > latest else latest
     if not totals:
@@ -135,12 +138,12 @@ def _costliest_org(rows: object) -> tuple[str | None, object]:
     return max(totals, key=lambda org: (totals[org], org)), latest
 
 
-def _run_record(run: object, kind: str, engine: str, results: list[StageResult], checks: list[usecases.Reconciliation]) -> dict[str, object]:
+def _run_record(run: RunContext, kind: str, engine: str, results: list[StageResult], checks: list[usecases.Reconciliation]) -> dict[str, object]:
     return {
-        "run_id": run.run_id,  # type: ignore[attr-defined]
+        "run_id": run.run_id,
         "kind": kind,
         "engine": engine,
-        "started_at": run.started_at.isoformat(),  # type: ignore[attr-defined]
+        "started_at": run.started_at.isoformat(),
         "stages": [{"stage": r.stage, "seconds": r.seconds, "skipped": r.skipped, "note": r.note, "counts": dict(r.counts)} for r in results],
         "reconciliations": [{"name": c.name, "left": c.left, "right": c.right, "passed": c.passed, "detail": c.detail} for c in checks],
     }

@@ -9,8 +9,8 @@ of field name -> text (or None), exactly as the landing feed gave it, plus the r
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import enum
+import functools
 import re
 from collections.abc import Mapping
 from typing import Optional, Union

@@ -18,10 +18,11 @@ from tests import stream_support as support
 
 pytestmark = pytest.mark.spark
 
+FILES_PER_BATCH = 5  # 30 files: 6 micro-batches
 CRASH_POINTS = (
     ("batches", 0),  # batch 0 written, maybe not yet committed by Spark: the restart replays it
-    ("commits", 2),  # batch 2 committed
-    ("batches", 4),
+    ("commits", 1),  # batch 1 committed
+    ("batches", 3),
 )
 
 
@@ -131,19 +132,19 @@ def test_a_stream_killed_after_several_batches_then_restarted_writes_every_event
     kills = []
     for folder, batch_id in CRASH_POINTS:
         marker = checkpoint / folder / (f"{batch_id}.json" if folder == "batches" else str(batch_id))
-        process = support.start_stream(lake, "--once", "--max-files", "3")
+        process = support.start_stream(lake, "--once", "--max-files", str(FILES_PER_BATCH))
         support.wait_for(marker.exists, timeout=600, what=f"{folder}/{batch_id}", process=process)
         support.kill_group(process, signal.SIGKILL)
         kills.append((folder, batch_id, support.committed_batches(lake)))
 
-    finished = support.run_stream(lake, "--once", "--max-files", "3")
+    finished = support.run_stream(lake, "--once", "--max-files", str(FILES_PER_BATCH))
 
     assert finished.returncode == 0, finished.stderr[-3000:]
-    assert support.committed_batches(lake) == 10  # 30 files, 3 per micro-batch
+    assert support.committed_batches(lake) == 6
     assert [committed for _, _, committed in kills] == sorted(committed for _, _, committed in kills)
     _assert_exactly_once(lake, expected)
     records = support.batch_records(lake)
-    assert sorted(records) == list(range(10))
+    assert sorted(records) == list(range(6))
     assert sum(int(r["landing_lines"]) for r in records.values()) == expected.lines  # type: ignore[call-overload]
     assert sum(int(r["duplicates"]) for r in records.values()) == expected.duplicate_copies  # type: ignore[call-overload]
     leftovers = list((checkpoint / "staging").glob("*")) if (checkpoint / "staging").exists() else []

@@ -27,6 +27,7 @@ import os
 import shutil
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -240,7 +241,7 @@ class BronzeBatchWriter:
             late = F.lit(False)
         else:
             late = event_day < F.lit(previous_max - dt.timedelta(days=self.window.late_after_days))
-        observation = Observation(f"bronze_batch_{batch_id}")
+        observation = Observation(_observation_name("bronze", batch_id))
         marked = self._mark_duplicates(spark, bronze, batch_id, ingest_ts).observe(
             observation,
             F.count(F.lit(1)).alias("candidates"),
@@ -349,7 +350,8 @@ class BronzeBatchWriter:
     def _append_quarantine(self, spark: SparkSession, malformed: DataFrame, batch_id: int) -> tuple[int, int]:
         """(malformed lines, entries appended): anti-join on quarantine_key, so a replay (or the
         batch path) never adds a line twice."""
-        seen_obs, fresh_obs = Observation(f"malformed_{batch_id}"), Observation(f"appended_{batch_id}")
+        seen_obs = Observation(_observation_name("malformed", batch_id))
+        fresh_obs = Observation(_observation_name("appended", batch_id))
         columns = schemas.quarantine_schema().fieldNames()
         fresh = malformed.select(*columns).observe(seen_obs, F.count(F.lit(1)).alias("rows"))
         if _has_parquet(self.paths.quarantine):
@@ -375,6 +377,11 @@ class BronzeBatchWriter:
         staging.write_text(json.dumps(record, sort_keys=True))
         os.replace(staging, folder / f"{counts.batch_id}.json")
         shutil.rmtree(self.paths.staging(counts.batch_id), ignore_errors=True)
+
+
+def _observation_name(what: str, batch_id: int) -> str:
+    """Unique per use: two streams on one session may both be at batch 0."""
+    return f"stream_{what}_{batch_id}_{uuid.uuid4().hex[:8]}"
 
 
 def _later(left: dt.date | None, right: dt.date | None) -> dt.date | None:

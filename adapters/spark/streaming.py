@@ -36,6 +36,7 @@ from adapters.spark.stream_sink import (
     StreamPaths,
 )
 from finops_core.contracts import USAGE_EVENTS
+from finops_core.errors import DatasetMissing
 from finops_core.lake import LakeLayout
 from finops_core.ports import RunContext, StageResult
 
@@ -107,7 +108,10 @@ class BronzeStream:
     ) -> StreamResult:
         started = time.perf_counter()
         stop = stop or threading.Event()
-        self.layout.landing_events.mkdir(parents=True, exist_ok=True)
+        if not self.layout.landing_events.is_dir():
+            raise DatasetMissing(
+                f"there is no {self.layout.landing_events}: run `finops landing` (or `finops generate`) first"
+            )
         writer = BronzeBatchWriter(self.paths, run, self.parse, options.window, on_batch)
         query = self._start(writer, options)
         stopped = self._wait(query, writer, stop)

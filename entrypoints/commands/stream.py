@@ -59,6 +59,10 @@ def run(args: argparse.Namespace) -> int:
         from adapters.spark.streaming import BronzeStream, StreamOptions, stream_record
 
         layout = container.layout()
+        if not layout.landing_events.is_dir():  # before paying for a JVM
+            from finops_core.errors import DatasetMissing
+
+            raise DatasetMissing(f"there is no {layout.landing_events}: run `finops landing` (or `finops generate`) first")
         run_context = usecases.new_run(container.clock(), "stream")
         progress = container.progress()
         options = StreamOptions(once=args.once, trigger_seconds=args.trigger, max_files=args.max_files)

@@ -12,7 +12,7 @@ batch backfill. Prints `name=value` lines.
    the real dataset, when its zip is at ../shared/datasets/.
 
     .venv/bin/python benchmarks/stream_latency.py [--files 20] [--trigger 1] [--scale 23.2]
-        [--skip-throughput] [--skip-real]
+        [--skip-latency] [--skip-throughput] [--skip-real]
 """
 
 from __future__ import annotations
@@ -179,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--files", type=int, default=20)
     parser.add_argument("--trigger", type=float, default=1.0)
     parser.add_argument("--scale", type=float, default=23.2, help="generator scale (23.2 = about 1 M events)")
+    parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-real", action="store_true")
     args = parser.parse_args(argv)
@@ -190,8 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="finops-stream-bench-"))
     figures: dict[str, float] = {}
     try:
-        figures.update(latency(spark, work, args.files, args.trigger))
-        _print(figures)
+        if not args.skip_latency:
+            figures.update(_printed(latency(spark, work, args.files, args.trigger)))
         if not args.skip_throughput:
             figures.update(_printed(throughput(spark, work, args.scale)))
     finally:

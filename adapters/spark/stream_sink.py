@@ -184,43 +184,41 @@ class BronzeBatchWriter:
         started = time.perf_counter()
         spark = lines.sparkSession
         self._forget(batch_id)
-        lines = lines.persist()
-        try:
-            stats = lines.agg(
-                F.count(F.lit(1)).alias("lines"),
-                F.countDistinct("source_file").alias("files"),
-                F.max("ingest_ts").alias("ingest_ts"),
-            ).first()
-            assert stats is not None
-            previous_max = self._previous_max_event_date(batch_id)
-            if not stats["lines"]:
-                counts = BatchCounts(batch_id, 0, 0, 0, 0, 0, 0, 0, time.perf_counter() - started)
-                self._write_record(counts, previous_max)
-                return counts
-            # Collected timestamps are naive local time: make the instant explicit.
-            ingest_ts: dt.datetime = stats["ingest_ts"].astimezone(dt.timezone.utc)
-            stamp = {"run_id": F.lit(self.run.run_id), "ingest_ts": F.lit(ingest_ts)}
-            bronze, malformed = self.parse(lines)
-            bronze_metrics = self._write_bronze_and_state(
-                spark, bronze, batch_id, ingest_ts, stamp, previous_max
-            )
-            malformed_count, appended = self._append_quarantine(spark, malformed.withColumns(stamp), batch_id)
-            duplicates = int(bronze_metrics["duplicates"] or 0)
-            counts = BatchCounts(
-                batch_id=batch_id,
-                files=int(stats["files"]),
-                landing_lines=int(stats["lines"]),
-                bronze_rows=int(bronze_metrics["candidates"]) - duplicates,
-                duplicates=duplicates,
-                malformed=malformed_count,
-                quarantine_appended=appended,
-                late=int(bronze_metrics["late"] or 0),
-                seconds=time.perf_counter() - started,
-            )
-            self._write_record(counts, _later(previous_max, bronze_metrics["max_date"]))
+        # The lines are not cached: a micro-batch may hold a million lines and the driver heap is
+        # small; re-reading a batch's files is cheap and gives the same lines (same offsets).
+        stats = lines.agg(
+            F.count(F.lit(1)).alias("lines"),
+            F.countDistinct("source_file").alias("files"),
+            F.max("ingest_ts").alias("ingest_ts"),
+        ).first()
+        assert stats is not None
+        previous_max = self._previous_max_event_date(batch_id)
+        if not stats["lines"]:
+            counts = BatchCounts(batch_id, 0, 0, 0, 0, 0, 0, 0, time.perf_counter() - started)
+            self._write_record(counts, previous_max)
             return counts
-        finally:
-            lines.unpersist()
+        # Collected timestamps are naive local time: make the instant explicit.
+        ingest_ts: dt.datetime = stats["ingest_ts"].astimezone(dt.timezone.utc)
+        stamp = {"run_id": F.lit(self.run.run_id), "ingest_ts": F.lit(ingest_ts)}
+        bronze, malformed = self.parse(lines)
+        bronze_metrics = self._write_bronze_and_state(
+            spark, bronze, batch_id, ingest_ts, stamp, previous_max
+        )
+        malformed_count, appended = self._append_quarantine(spark, malformed.withColumns(stamp), batch_id)
+        duplicates = int(bronze_metrics["duplicates"] or 0)
+        counts = BatchCounts(
+            batch_id=batch_id,
+            files=int(stats["files"]),
+            landing_lines=int(stats["lines"]),
+            bronze_rows=int(bronze_metrics["candidates"]) - duplicates,
+            duplicates=duplicates,
+            malformed=malformed_count,
+            quarantine_appended=appended,
+            late=int(bronze_metrics["late"] or 0),
+            seconds=time.perf_counter() - started,
+        )
+        self._write_record(counts, _later(previous_max, bronze_metrics["max_date"]))
+        return counts
 
     def _write_bronze_and_state(
         self,
@@ -250,13 +248,17 @@ class BronzeBatchWriter:
             F.sum((kept & late).cast("long")).alias("late"),
         )
         columns = [*schemas.bronze_events_schema().fieldNames(), BRONZE_PARTITION]
-        rows = marked.where(kept).withColumns(stamp).select(*columns).persist()
-        try:
-            self._write_bronze(rows, batch_id)
-            metrics: dict[str, Any] = dict(observation.get)
-            self._write_dedupe_state(rows, batch_id, ingest_ts)
-        finally:
-            rows.unpersist()
+        staging = self.paths.staging(batch_id) / "bronze"
+        marked.where(kept).withColumns(stamp).select(*columns).write.mode("overwrite").partitionBy(
+            BRONZE_PARTITION
+        ).parquet(str(staging))
+        metrics: dict[str, Any] = dict(observation.get)
+        # The dedupe state is read back from the staged files (two columns), not recomputed.
+        if any(staging.glob(f"{BRONZE_PARTITION}=*/*.parquet")):
+            written = spark.read.schema(SEEN_SCHEMA).parquet(str(staging))
+            self._write_dedupe_state(written, batch_id, ingest_ts)
+        # An empty batch leaves one schema-only file outside any partition folder: not moved.
+        _move_parquet_files(staging, self.paths.bronze, batch_file_prefix(batch_id), f"{BRONZE_PARTITION}=*/")
         return metrics
 
     # ---- dedupe ------------------------------------------------------------------------------
@@ -340,12 +342,6 @@ class BronzeBatchWriter:
                 shutil.rmtree(folder)
         (self.paths.batch_records / f"{batch_id}.json").unlink(missing_ok=True)
         shutil.rmtree(self.paths.staging(batch_id), ignore_errors=True)
-
-    def _write_bronze(self, rows: DataFrame, batch_id: int) -> None:
-        staging = self.paths.staging(batch_id) / "bronze"
-        rows.write.mode("overwrite").partitionBy(BRONZE_PARTITION).parquet(str(staging))
-        # An empty batch leaves one schema-only file outside any partition folder: not moved.
-        _move_parquet_files(staging, self.paths.bronze, batch_file_prefix(batch_id), f"{BRONZE_PARTITION}=*/")
 
     def _append_quarantine(self, spark: SparkSession, malformed: DataFrame, batch_id: int) -> tuple[int, int]:
         """(malformed lines, entries appended): anti-join on quarantine_key, so a replay (or the

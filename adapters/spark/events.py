@@ -49,25 +49,19 @@ _PY_FIELDS = "_py_fields"
 
 def _parse_with_core(texts: pa.Array) -> pa.Array:
     """The core's parser over the rare lines (null in, null out; null for a non-object)."""
+    result_type = pa.list_(pa.string())
+    if texts.null_count == len(texts):  # the usual batch: the fast path took every line
+        return pa.nulls(len(texts), type=result_type)
     parsed: list[list[str | None] | None] = []
     for text in texts.to_pylist():
-        if text is None:
-            parsed.append(None)
-            continue
-        fields = parse_event_line(text)
+        fields = None if text is None else parse_event_line(text)
         parsed.append(None if fields is None else [fields[name] for name in EVENT_FIELDS])
-    return pa.array(parsed, type=pa.list_(pa.string()))
+    return pa.array(parsed, type=result_type)
 
 
 def _core_parser() -> object:
     # Built on first use: creating a UDF needs no session, but keep imports free of side effects.
     return F.arrow_udf(_parse_with_core, "array<string>")  # type: ignore[call-overload]
-
-
-def _field_token(keys_reversed: Column, values_reversed: Column, name: str) -> Column:
-    """The raw value token of the LAST pair named `name` (json.loads keeps the last duplicate)."""
-    position = F.array_position(keys_reversed, F.lit(name))
-    return F.when(position > 0, F.element_at(values_reversed, position.cast("int")))
 
 
 def _text_of(token: Column) -> Column:
@@ -111,7 +105,7 @@ def parse_event_lines(lines: DataFrame) -> tuple[DataFrame, DataFrame]:
     )
     is_object = F.col("_flat") | F.col(_PY_FIELDS).isNotNull()
 
-    tokens = classified.where(is_object).select(
+    pairs = classified.where(is_object).select(
         RAW,
         SOURCE_FILE,
         "_flat",
@@ -119,10 +113,23 @@ def parse_event_lines(lines: DataFrame) -> tuple[DataFrame, DataFrame]:
         F.reverse(F.regexp_extract_all(F.col(RAW), F.lit(PAIR_TOKEN), 1)).alias("_keys"),
         F.reverse(F.regexp_extract_all(F.col(RAW), F.lit(PAIR_TOKEN), 2)).alias("_values"),
     )
+    # One step per intermediate column, so each is computed once per row (Spark keeps projects
+    # apart rather than repeat a non-trivial expression, and the generated code stays small).
+    positions = pairs.select(
+        RAW, SOURCE_FILE, "_flat", _PY_FIELDS, "_values",
+        *(F.array_position("_keys", F.lit(name)).cast("int").alias(f"_p{i}") for i, name in enumerate(EVENT_FIELDS)),
+    )
+    tokens = positions.select(
+        RAW, SOURCE_FILE, "_flat", _PY_FIELDS,
+        *(
+            F.when(F.col(f"_p{i}") > 0, F.element_at("_values", F.col(f"_p{i}"))).alias(f"_t{i}")
+            for i in range(len(EVENT_FIELDS))
+        ),
+    )
     fields = [
-        F.when(
-            F.col("_flat"), _text_of(_field_token(F.col("_keys"), F.col("_values"), name))
-        ).otherwise(F.element_at(F.col(_PY_FIELDS), index + 1)).alias(name)
+        F.when(F.col("_flat"), _text_of(F.col(f"_t{index}")))
+        .otherwise(F.element_at(F.col(_PY_FIELDS), index + 1))
+        .alias(name)
         for index, name in enumerate(EVENT_FIELDS)
     ]
     bronze = tokens.select(*fields, RAW, SOURCE_FILE).withColumn(

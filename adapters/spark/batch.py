@@ -1,7 +1,10 @@
 """The batch stages' reads and writes on the lake (the transforms themselves are I/O-free).
 
 Counts come from `Observation`s riding on the writes, so a stage runs as few Spark jobs as it can:
-no separate count() passes over the big tables.
+no separate count() passes over the big tables and no cache of them (the driver heap is small).
+Silver makes two passes over bronze, both without a full shuffle: the silver write (nearly every
+row, carrying the stage's counts) and the few quarantined rows; only rows whose event_id repeats
+or is missing are ranked (see `transforms.judge`).
 """
 
 from __future__ import annotations
@@ -156,13 +159,17 @@ def silver_events(spark: SparkSession, lake: LakeLayout, run: RunContext) -> dic
         reference.name: _read_bronze_master(spark, lake, next(c for c in MASTER_SOURCES if c.name == reference.name))
         for reference in catalogue.REFERENCES
     }
-    joined = transforms.join_references(bronze.select(*transforms.BRONZE_TEXT_COLUMNS), masters)
-    judged = transforms.judge(joined).persist(StorageLevel.MEMORY_AND_DISK)
+    bronze_text = bronze.select(*transforms.BRONZE_TEXT_COLUMNS)
+    joined = transforms.join_references(bronze_text, masters)
+    repeated = transforms.repeated_event_ids(bronze_text).persist(StorageLevel.MEMORY_AND_DISK)
     try:
+        judged = transforms.judge(joined, repeated)
         candidate = ~F.col("_duplicate")
         quarantined = candidate & (F.size("reasons") > 0)
         passed = candidate & (F.size("reasons") == 0)
-        stats = judged.agg(
+        totals = Observation("silver_totals")
+        observed = judged.observe(
+            totals,
             F.count(F.lit(1)).alias("bronze_rows"),
             F.count_if(passed).alias("silver_rows"),
             F.count_if(quarantined).alias("quarantined"),
@@ -176,14 +183,16 @@ def silver_events(spark: SparkSession, lake: LakeLayout, run: RunContext) -> dic
                 F.count_if(passed & F.array_contains("flags", flag)).alias(f"flag.{flag}")
                 for flag in catalogue.FLAG_IDS
             ),
-        ).first()
-        assert stats is not None
+        )
+        # Pass 1: silver (nearly every row) with the stage's counts riding on it.
+        transforms.silver_rows(observed).write.mode("overwrite").partitionBy(SILVER_PARTITION).parquet(
+            str(lake.silver(SILVER_EVENTS))
+        )
+        # Pass 2: the few quarantined candidates.
         _, appended = append_quarantine(spark, lake, transforms.quarantine_rows(judged).withColumns(_stamp(run)))
-        silver = transforms.silver_rows(judged)
-        silver.write.mode("overwrite").partitionBy(SILVER_PARTITION).parquet(str(lake.silver(SILVER_EVENTS)))
     finally:
-        judged.unpersist()
-    values = stats.asDict()
+        repeated.unpersist()
+    values = totals.get
     counts: dict[str, float] = {
         name: values[name] for name in ("bronze_rows", "silver_rows", "quarantined", "duplicates")
     }

@@ -87,24 +87,43 @@ def join_references(bronze: DataFrame, masters: dict[str, DataFrame]) -> DataFra
 # ---- judging and deduplication (pipeline.silver_from_bronze) ------------------------------------
 
 
-def judge(joined: DataFrame) -> DataFrame:
+def repeated_event_ids(bronze: DataFrame) -> DataFrame:
+    """(event_id) of the ids carried by more than one bronze row: the only ones to deduplicate."""
+    return (
+        bronze.where(~rc.is_missing("event_id"))
+        .groupBy("event_id")
+        .agg(F.count(F.lit(1)).alias("_rows"))
+        .where(F.col("_rows") > 1)
+        .select("event_id")
+    )
+
+
+def judge(joined: DataFrame, repeated_ids: DataFrame) -> DataFrame:
     """Adds `_duplicate`, `occurrence`, `reasons` and `flags`.
 
     Among rows sharing an event_id the smallest (source_file, raw, occurrence) survives; rows
-    without an event_id are all candidates. One window gives both the survivor rank and each row's
-    occurrence (row_number - rank counts identical (source_file, raw) rows before it).
+    without an event_id are all candidates. Only rows whose id repeats (`repeated_ids`, small)
+    or is missing need ranking, so only they are shuffled: one window over them gives both the
+    survivor rank and each row's occurrence (row_number - rank counts the identical
+    (source_file, raw) rows before it). Every other row is its id's only row: occurrence 0.
     """
     has_id = ~rc.is_missing("event_id")
-    window = Window.partitionBy("event_id").orderBy(SOURCE_FILE, RAW)
-    ranked = joined.withColumns(
-        {"_row": F.row_number().over(window), "_rank": F.rank().over(window)}
+    repeated = F.broadcast(repeated_ids)
+    single = joined.where(has_id).join(repeated, "event_id", "left_anti").withColumns(
+        {"_duplicate": F.lit(False), "occurrence": F.lit(0)}
     )
-    return ranked.select(
-        *(c for c in joined.columns),
+    to_rank = joined.where(has_id).join(repeated, "event_id", "left_semi").unionByName(joined.where(~has_id))
+    window = Window.partitionBy("event_id").orderBy(SOURCE_FILE, RAW)
+    ranked = to_rank.withColumns({"_row": F.row_number().over(window), "_rank": F.rank().over(window)}).select(
+        *joined.columns,
         (has_id & (F.col("_row") > 1)).alias("_duplicate"),
         (F.col("_row") - F.col("_rank")).alias("occurrence"),
-        rc.rule_ids(catalogue.QUARANTINE_RULES).alias("reasons"),
-        rc.rule_ids(catalogue.FLAG_RULES).alias("flags"),
+    )
+    return single.unionByName(ranked).withColumns(
+        {
+            "reasons": rc.rule_ids(catalogue.QUARANTINE_RULES),
+            "flags": rc.rule_ids(catalogue.FLAG_RULES),
+        }
     )
 
 

@@ -79,6 +79,9 @@ def session_conf(settings: SessionSettings) -> dict[str, str]:
     java_options = ["-XX:+UseParallelGC", "-XX:ReservedCodeCacheSize=128m", "-Xss4m"]
     if not settings.verbose:
         java_options.append(f"-Dlog4j2.configurationFile=file:{_quiet_log4j2_file()}")
+        conf_log = {"spark.log.level": "ERROR"}
+    else:
+        conf_log = {"spark.log.level": "WARN"}
     conf = {
         "spark.driver.memory": settings.driver_memory,
         "spark.driver.extraJavaOptions": " ".join(java_options),
@@ -89,6 +92,7 @@ def session_conf(settings: SessionSettings) -> dict[str, str]:
         "spark.sql.adaptive.coalescePartitions.initialPartitionNum": str(settings.shuffle_partitions),
         # Many small landing files: do not pay 4 MB of "open cost" per file when packing splits.
         "spark.sql.files.openCostInBytes": str(256 * 1024),
+        **conf_log,
         **RUNTIME_CONF,
     }
     if settings.master and not settings.master.startswith("local"):

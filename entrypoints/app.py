@@ -66,12 +66,17 @@ def _land(layout: LakeLayout, zip_path: Path) -> str:
 
 
 def _stream_once(container: Any, layout: LakeLayout, run: RunContext) -> StageResult | None:
-    """The speed layer, once, when the engine has one (Spark)."""
+    """The speed layer once (availableNow) when the engine is Spark, on the engine's session."""
     engine = container.engine()
-    stream = getattr(engine, "stream_once", None)
-    if stream is None:
+    if getattr(engine, "name", None) != "spark":
         return None
-    result: StageResult = stream(layout, run)
+    from adapters.spark.events import parse_event_lines
+    from adapters.spark.streaming import stream_once_stage
+
+    container.progress().stage_started("stream")
+    result = stream_once_stage(engine.spark, layout, run, parse_event_lines)
+    if not result.counts.get("files"):
+        return StageResult("stream", result.counts, result.seconds, skipped=True, note="no new landing files since the last checkpoint")
     return result
 
 

@@ -70,6 +70,7 @@ def reconcile(counts: Mapping[str, float]) -> list[Reconciliation]:
         checks.append(Reconciliation(name, lhs, rhs, abs(lhs - rhs) <= tolerance, f"{left} = {' + '.join(right)}"))
 
     add("landing lines = bronze rows + malformed", "bronze_events.landing_lines", ("bronze_events.bronze_rows", "bronze_events.malformed"))
+    add("streamed lines = bronze rows + malformed + duplicates and late rows dropped", "stream.landing_lines", ("stream.bronze_rows", "stream.malformed", "stream.duplicates", "stream.late"))
     add("bronze = silver + quarantine + duplicates", "silver.bronze_rows", ("silver.silver_rows", "silver.quarantined", "silver.duplicates"))
     add("silver cost = gold cost (to the cent)", "silver.silver_cost_usd", ("gold.gold_cost_usd",), tolerance=0.005)
     if "gold.gold_keys_unique" in counts:

@@ -13,8 +13,7 @@ How a line is read, exactly as the core reads it (`events.decode_line`, `events.
   "true"/"false", strings as-is. Spark's JSON reader would re-render numbers (`8.9E-5`, `1.5` for
   `1.50`) and accepts lines Python rejects (trailing text after the object), so it is not used.
 - Every other line (escapes, nesting, non-objects, broken JSON) is rare and goes to the core's own
-  parser, `finops_core.events.parse_event_line`, in an Arrow UDF; it sees null for every line the
-  fast path handled, so it costs next to nothing when there are none.
+  parser, `finops_core.events.parse_event_line`, in an Arrow UDF over just those lines.
 """
 
 from __future__ import annotations
@@ -97,46 +96,54 @@ def parse_event_lines(lines: DataFrame) -> tuple[DataFrame, DataFrame]:
     with a window, so call this on a static DataFrame (in Structured Streaming: in foreachBatch).
     The caller adds `ingest_ts` and `run_id` to both.
     """
-    decoded = decoded_lines(lines)
-    flat = F.col("_valid") & F.col(RAW).rlike(FLAT_OBJECT)
-    rare_text = F.when(F.col("_valid") & ~flat, F.col(RAW))
-    classified = decoded.select(
-        RAW, SOURCE_FILE, "_valid", flat.alias("_flat"), _core_parser()(rare_text).alias(_PY_FIELDS)  # type: ignore[operator]
-    )
-    is_object = F.col("_flat") | F.col(_PY_FIELDS).isNotNull()
+    decoded = decoded_lines(lines).withColumn("_flat", F.col("_valid") & F.col(RAW).rlike(FLAT_OBJECT))
 
-    pairs = classified.where(is_object).select(
+    # Fast path: flat objects, tokenised in the JVM.
+    pairs = decoded.where(F.col("_flat")).select(
         RAW,
         SOURCE_FILE,
-        "_flat",
-        _PY_FIELDS,
         F.reverse(F.regexp_extract_all(F.col(RAW), F.lit(PAIR_TOKEN), 1)).alias("_keys"),
         F.reverse(F.regexp_extract_all(F.col(RAW), F.lit(PAIR_TOKEN), 2)).alias("_values"),
     )
     # One step per intermediate column, so each is computed once per row (Spark keeps projects
     # apart rather than repeat a non-trivial expression, and the generated code stays small).
     positions = pairs.select(
-        RAW, SOURCE_FILE, "_flat", _PY_FIELDS, "_values",
+        RAW, SOURCE_FILE, "_values",
         *(F.array_position("_keys", F.lit(name)).cast("int").alias(f"_p{i}") for i, name in enumerate(EVENT_FIELDS)),
     )
     tokens = positions.select(
-        RAW, SOURCE_FILE, "_flat", _PY_FIELDS,
+        RAW, SOURCE_FILE,
         *(
             F.when(F.col(f"_p{i}") > 0, F.element_at("_values", F.col(f"_p{i}"))).alias(f"_t{i}")
             for i in range(len(EVENT_FIELDS))
         ),
     )
-    fields = [
-        F.when(F.col("_flat"), _text_of(F.col(f"_t{index}")))
-        .otherwise(F.element_at(F.col(_PY_FIELDS), index + 1))
-        .alias(name)
-        for index, name in enumerate(EVENT_FIELDS)
-    ]
-    bronze = tokens.select(*fields, RAW, SOURCE_FILE).withColumn(
-        BRONZE_PARTITION, F.date_format(rc.parse_timestamp("timestamp"), rc.ISO_DATE_FORMAT)
+    flat_objects = tokens.select(
+        *(_text_of(F.col(f"_t{index}")).alias(name) for index, name in enumerate(EVENT_FIELDS)),
+        RAW,
+        SOURCE_FILE,
     )
 
-    malformed = with_quarantine_keys(classified.where(~is_object).select(RAW, SOURCE_FILE)).select(
+    # Rare path: every other valid line, through the core's parser. A separate branch (the input
+    # is read twice) costs less than sending every row through the Python UDF's plumbing.
+    rare = decoded.where(F.col("_valid") & ~F.col("_flat")).select(
+        RAW, SOURCE_FILE, _core_parser()(F.col(RAW)).alias(_PY_FIELDS)  # type: ignore[operator]
+    )
+    rare_objects = rare.where(F.col(_PY_FIELDS).isNotNull()).select(
+        *(F.element_at(F.col(_PY_FIELDS), index + 1).alias(name) for index, name in enumerate(EVENT_FIELDS)),
+        RAW,
+        SOURCE_FILE,
+    )
+    # events.event_date: the date of a valid timestamp; TIMESTAMP_PATTERN starts with it verbatim.
+    bronze = flat_objects.unionByName(rare_objects).withColumn(
+        BRONZE_PARTITION,
+        F.when(rc.parse_timestamp("timestamp").isNotNull(), F.substring("timestamp", 1, 10)),
+    )
+
+    not_objects = decoded.where(~F.col("_valid")).select(RAW, SOURCE_FILE).unionByName(
+        rare.where(F.col(_PY_FIELDS).isNull()).select(RAW, SOURCE_FILE)
+    )
+    malformed = with_quarantine_keys(not_objects).select(
         "quarantine_key",
         F.array(F.lit(catalogue.MALFORMED_RECORD)).alias("reasons"),
         F.col(RAW).alias("raw_record"),

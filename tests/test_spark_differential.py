@@ -56,7 +56,7 @@ def _same(a: Any, b: Any) -> bool:
     if isinstance(a, Mapping) and isinstance(b, Mapping):
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
     return type(a) is type(b) and a == b
 
 
@@ -74,7 +74,7 @@ def table(lake: Path, layer: str, name: str) -> list[dict[str, Any]]:
 def assert_same_table(memory: Path, spark: Path, layer: str, name: str) -> None:
     expected, got = table(memory, layer, name), table(spark, layer, name)
     assert len(got) == len(expected), f"{layer}/{name}: spark {len(got)} rows, memory {len(expected)}"
-    for want, have in zip(expected, got):
+    for want, have in zip(expected, got, strict=True):
         assert _same(want, have), f"{layer}/{name} differs:\n memory {want}\n spark  {have}"
 
 
@@ -86,7 +86,7 @@ def assert_same_lakes(results: dict[str, tuple[Path, list[StageResult]]]) -> Non
     for contract in MASTER_SOURCES:
         assert_same_table(memory, spark, "bronze", contract.name)
         assert_same_table(memory, spark, "silver", contract.name)
-    for want, have in zip(memory_stages, spark_stages):
+    for want, have in zip(memory_stages, spark_stages, strict=True):
         assert want.stage == have.stage
         assert _same(dict(want.counts), {k: v for k, v in have.counts.items()}), (
             f"{want.stage} counts differ:\n memory {dict(want.counts)}\n spark  {dict(have.counts)}"

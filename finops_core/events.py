@@ -70,12 +70,25 @@ def parse_event_line(text: str) -> dict[str, Text] | None:
     """The event's fields as text, or None when the line is not a JSON object."""
     try:
         document = json.loads(text, parse_float=str, parse_int=str, parse_constant=_reject_constant)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than Python's stack
         return None
     if not isinstance(document, dict):
         return None
     # Numbers arrive as their token text (parse_float/parse_int=str): keep it verbatim.
-    return {name: field_text(document.get(name)) for name in EVENT_FIELDS}
+    fields = {name: field_text(document.get(name)) for name in EVENT_FIELDS}
+    if not all(_encodable(value) for value in fields.values()):
+        return None  # a lone surrogate escape ("\ud800") is no text any store can keep
+    return fields
+
+
+def _encodable(value: Text) -> bool:
+    if value is None:
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def quarantine_key(source_file: str, occurrence: int, raw: str) -> str:

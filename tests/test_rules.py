@@ -86,7 +86,10 @@ def test_numbers_keep_their_token_text_when_a_line_is_parsed():
     assert fields["event_id"] is None
 
 
-@pytest.mark.parametrize("line", ["[1]", '"x"', "42", "{", "", "NaN", '{"value": NaN}'])
+@pytest.mark.parametrize(
+    "line",
+    ["[1]", '"x"', "42", "{", "", "NaN", '{"value": NaN}', '{"org_id": "\\ud800"}', "[" * 5000 + "]" * 5000],
+)
 def test_lines_that_are_not_json_objects_do_not_parse(line):
     assert parse_event_line(line) is None
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import os
 import random
 import shutil
 import tempfile
@@ -25,7 +24,7 @@ from typing import Any
 
 import attrs
 
-from adapters.landing.manifest import write_manifest
+from adapters.landing.manifest import swap_into_place, write_manifest
 from adapters.landing.synthetic_ids import IdSpace
 from adapters.landing.synthetic_masters import Masters, Resource, write_masters
 from finops_core.contracts import (
@@ -152,7 +151,7 @@ def generate(
         manifest = write_manifest(
             staging, {"source": "generator", "seed": seed, "scale": scale, "dirty": dirty_rate}
         )
-        _swap_into_place(staging, landing, lake)
+        swap_into_place(staging, landing, lake)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -168,16 +167,6 @@ def generate(
 
 def _write_json(path: Path, payload: dict[str, Any]) -> None:
     path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-
-
-def _swap_into_place(staging: Path, landing: Path, lake: Path) -> None:
-    if landing.exists():
-        retired = Path(tempfile.mkdtemp(prefix=".landing-retired-", dir=lake))
-        os.replace(landing, retired / "landing")
-        os.replace(staging, landing)
-        shutil.rmtree(retired, ignore_errors=True)
-    else:
-        os.replace(staging, landing)
 
 
 def _injected_report(

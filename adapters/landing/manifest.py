@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -66,3 +69,14 @@ def read_manifest(landing: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return loaded if isinstance(loaded, dict) else None
+
+
+def swap_into_place(staging: Path, landing: Path, lake: Path) -> None:
+    """Make `staging` the landing folder with renames only; a landing already there is retired."""
+    if landing.exists():
+        retired = Path(tempfile.mkdtemp(prefix=".landing-retired-", dir=lake))
+        os.replace(landing, retired / "landing")
+        os.replace(staging, landing)
+        shutil.rmtree(retired, ignore_errors=True)
+    else:
+        os.replace(staging, landing)

@@ -8,7 +8,6 @@ modified afterwards. Landing the same zip again changes nothing.
 from __future__ import annotations
 
 import fnmatch
-import os
 import shutil
 import stat
 import tempfile
@@ -18,7 +17,7 @@ from pathlib import Path, PurePosixPath
 
 import attrs
 
-from adapters.landing.manifest import read_manifest, sha256_of, write_manifest
+from adapters.landing.manifest import read_manifest, sha256_of, swap_into_place, write_manifest
 from finops_core.contracts import EVENTS_DIRECTORY, MASTER_SOURCES, USAGE_EVENTS
 from finops_core.errors import DatasetMissing, LandingRefused
 
@@ -175,13 +174,7 @@ def _extract_atomically(
         manifest = write_manifest(
             staging, {"source": "zip", "zip_name": zip_path.name, "zip_sha256": zip_sha}
         )
-        if landing.exists():
-            retired = Path(tempfile.mkdtemp(prefix=".landing-retired-", dir=lake))
-            os.replace(landing, retired / "landing")
-            os.replace(staging, landing)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.replace(staging, landing)
+        swap_into_place(staging, landing, lake)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -32,10 +32,7 @@ class InMemoryServingStore:
         self, org_id: str, days: int = queries.DEFAULT_DAYS, as_of: dt.date | None = None,
         limit: int = queries.DEFAULT_LIMIT,
     ) -> list[ServiceCost]:
-        if as_of is None:
-            as_of = self.latest_usage_date()
-            if as_of is None:
-                return []
+        # queries.top_services already defaults as_of to the latest date among these rows.
         return queries.top_services(self.rows.values(), org_id, days, as_of, limit)
 
     def org_day(self, org_id: str, usage_date: dt.date) -> list[GoldRow]:

@@ -22,7 +22,8 @@ fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not spark and not cassandra and not slow"
 
 lint: $(STAMP)
-	$(BIN)/ruff check finops_core adapters entrypoints tests benchmarks
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

@@ -124,11 +124,28 @@ def generate(lake: Path, millions: float) -> int:
     if not (lake / "landing").exists():
         started = time.perf_counter()
         subprocess.run(
-            [sys.executable, "-m", "entrypoints.cli", "generate", "--lake", str(lake), "--seed", "1", "--scale", f"{scale:.4f}"],
-            check=True, cwd=PROJECT,
+            [
+                sys.executable,
+                "-m",
+                "entrypoints.cli",
+                "generate",
+                "--lake",
+                str(lake),
+                "--seed",
+                "1",
+                "--scale",
+                f"{scale:.4f}",
+            ],
+            check=True,
+            cwd=PROJECT,
         )
-        print(f"  generated {millions} M events in {time.perf_counter() - started:.1f} s", flush=True)
-    return sum(path.read_bytes().count(b"\n") for path in (lake / "landing" / "usage_events_stream").glob("*.jsonl"))
+        print(
+            f"  generated {millions} M events in {time.perf_counter() - started:.1f} s", flush=True
+        )
+    return sum(
+        path.read_bytes().count(b"\n")
+        for path in (lake / "landing" / "usage_events_stream").glob("*.jsonl")
+    )
 
 
 def run_spark(engine: object, lake: Path) -> SparkTiming:
@@ -149,7 +166,9 @@ def run_spark(engine: object, lake: Path) -> SparkTiming:
     run = RunContext(run_id="bench", started_at=dt.datetime.now(dt.timezone.utc))
     results = usecases.run_batch(engine, LakeLayout(lake), run, Quiet(), backfill=True)  # type: ignore[arg-type]
     counts = usecases.merged_counts(results)
-    return SparkTiming(int(counts["bronze_events.landing_lines"]), {r.stage: r.seconds for r in results}, counts)
+    return SparkTiming(
+        int(counts["bronze_events.landing_lines"]), {r.stage: r.seconds for r in results}, counts
+    )
 
 
 DUCKDB_GOLD = """
@@ -176,7 +195,9 @@ def run_duckdb(lake: Path) -> tuple[float, int, float]:
     connection = duckdb.connect()
     connection.execute("SET threads = 2")
     started = time.perf_counter()
-    rows = connection.execute(f"SELECT count(*), sum(daily_cost_usd) FROM ({DUCKDB_GOLD})", [pattern]).fetchone()
+    rows = connection.execute(
+        f"SELECT count(*), sum(daily_cost_usd) FROM ({DUCKDB_GOLD})", [pattern]
+    ).fetchone()
     seconds = time.perf_counter() - started
     connection.close()
     assert rows is not None
@@ -190,13 +211,22 @@ def real_dataset_wall_time(work: Path) -> tuple[float, float, int]:
     with zipfile.ZipFile(REAL_ZIP) as archive:
         for member in archive.infolist():
             if member.filename.startswith("datalake/landing/") and not member.is_dir():
-                target = lake / "landing" / member.filename[len("datalake/landing/"):]
+                target = lake / "landing" / member.filename[len("datalake/landing/") :]
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(archive.read(member))
     started = time.perf_counter()
     process = subprocess.Popen(
-        [str(PROJECT / ".venv" / "bin" / "finops"), "batch", "--engine", "spark", "--lake", str(lake)],
-        cwd=PROJECT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            str(PROJECT / ".venv" / "bin" / "finops"),
+            "batch",
+            "--engine",
+            "spark",
+            "--lake",
+            str(lake),
+        ],
+        cwd=PROJECT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     with PeakRss(process.pid) as memory:
         _, errors = process.communicate()
@@ -207,15 +237,24 @@ def real_dataset_wall_time(work: Path) -> tuple[float, float, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="1", help="millions of events, comma-separated (default 1)")
-    parser.add_argument("--work", type=Path, default=None, help="work folder (default: a temporary one)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--sizes", default="1", help="millions of events, comma-separated (default 1)"
+    )
+    parser.add_argument(
+        "--work", type=Path, default=None, help="work folder (default: a temporary one)"
+    )
     parser.add_argument("--skip-real", action="store_true", help="skip the real-dataset wall time")
     args = parser.parse_args(argv)
     sizes = [float(size) for size in args.sizes.split(",")]
     work = args.work or Path(tempfile.mkdtemp(prefix="finops-batch-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    print(f"work folder {work}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
+    print(
+        f"work folder {work}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores",
+        flush=True,
+    )
 
     from adapters.spark.engine import SparkEngine
 
@@ -248,11 +287,15 @@ def main(argv: list[str] | None = None) -> int:
     if len(sizes) >= 2:
         small, large = sorted(timings)[0], sorted(timings)[-1]
         growth = timings[large][0].seconds / timings[small][0].seconds
-        print(f"time({large:g} M) / time({small:g} M) = {growth:.2f} (target <= {1.1 * large / small:.1f})")
+        print(
+            f"time({large:g} M) / time({small:g} M) = {growth:.2f} (target <= {1.1 * large / small:.1f})"
+        )
     if not args.skip_real and REAL_ZIP.exists():
         seconds, rss, code = real_dataset_wall_time(work)
-        print(f"`finops batch --engine spark` on the real dataset: {seconds:.1f} s wall (exit {code}, target <= 20 s), "
-              f"driver JVM peak RSS {rss:,.0f} MB (target <= 1024 MB)")
+        print(
+            f"`finops batch --engine spark` on the real dataset: {seconds:.1f} s wall (exit {code}, target <= 20 s), "
+            f"driver JVM peak RSS {rss:,.0f} MB (target <= 1024 MB)"
+        )
     return 0
 
 

@@ -74,7 +74,9 @@ def synthetic_gold(rows: int, days: int, seed: int, org_prefix: str = "org") -> 
 def start_node(directory: Path) -> tuple[str, int]:
     result = subprocess.run(
         [sys.executable, str(NODE_SCRIPT), "start", "--dir", str(directory)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if result.returncode != 0:
         raise SystemExit(f"cassandra-node start failed:\n{result.stderr}")
@@ -94,24 +96,35 @@ def time_queries(store: str, name: str, count: int, query: Callable[[int], objec
         query(i)
         samples.append(time.perf_counter() - started)
     p50, p99 = percentiles_ms(samples)
-    print(f"store={store} {name}_p50_ms={p50:.3f} {name}_p99_ms={p99:.3f} queries={count}", flush=True)
+    print(
+        f"store={store} {name}_p50_ms={p50:.3f} {name}_p99_ms={p99:.3f} queries={count}", flush=True
+    )
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--naive-rows", type=int, default=3_000)
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--queries", type=int, default=1_000)
     parser.add_argument("--concurrency", type=int, default=100)
-    parser.add_argument("--batch-rows", type=int, default=20, help="rows per single-partition batch")
+    parser.add_argument(
+        "--batch-rows", type=int, default=20, help="rows per single-partition batch"
+    )
     parser.add_argument("--dir", type=Path, default=REPO / ".cassandra-node" / "bench")
     args = parser.parse_args()
 
-    running = subprocess.run(
-        [sys.executable, str(NODE_SCRIPT), "status", "--dir", str(args.dir)],
-        capture_output=True, text=True, check=False,
-    ).returncode == 0
+    running = (
+        subprocess.run(
+            [sys.executable, str(NODE_SCRIPT), "status", "--dir", str(args.dir)],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).returncode
+        == 0
+    )
     host, port = start_node(args.dir)
     print(f"node={host}:{port} started_here={not running}", flush=True)
     print(f"load_average_1m_start={os.getloadavg()[0]:.1f} cpus={os.cpu_count()}", flush=True)
@@ -130,7 +143,10 @@ def main() -> int:
         loaded = store.upsert(rows)
         fast_s = time.perf_counter() - started
         fast_rate = loaded / fast_s
-        print(f"loader=prepared_concurrent batch_rows={args.batch_rows} rows={loaded} seconds={fast_s:.2f} rows_per_s={fast_rate:.0f}", flush=True)
+        print(
+            f"loader=prepared_concurrent batch_rows={args.batch_rows} rows={loaded} seconds={fast_s:.2f} rows_per_s={fast_rate:.0f}",
+            flush=True,
+        )
 
         insert = (
             f"INSERT INTO {KEYSPACE}.daily_usage_by_org ({', '.join(GOLD_COLUMNS)}) "
@@ -138,10 +154,15 @@ def main() -> int:
         )
         started = time.perf_counter()
         for row in naive_rows:
-            session.execute(insert, [*(getattr(row, c) for c in GOLD_COLUMNS[:-1]), dict(row.quality_flags)])
+            session.execute(
+                insert, [*(getattr(row, c) for c in GOLD_COLUMNS[:-1]), dict(row.quality_flags)]
+            )
         naive_s = time.perf_counter() - started
         naive_rate = len(naive_rows) / naive_s
-        print(f"loader=naive_unprepared_sync rows={len(naive_rows)} seconds={naive_s:.2f} rows_per_s={naive_rate:.0f}", flush=True)
+        print(
+            f"loader=naive_unprepared_sync rows={len(naive_rows)} seconds={naive_s:.2f} rows_per_s={naive_rate:.0f}",
+            flush=True,
+        )
         print(f"ratio_vs_naive={fast_rate / naive_rate:.1f}", flush=True)
 
         rng = random.Random(3)
@@ -153,6 +174,7 @@ def main() -> int:
                 org, offset = picks[i]
                 start = FIRST_DAY + dt.timedelta(days=offset)
                 return store_.daily_usage(org, start, start + dt.timedelta(days=13))  # type: ignore[attr-defined]
+
             return run
 
         def q2(store_: object) -> Callable[[int], object]:
@@ -167,7 +189,10 @@ def main() -> int:
             started = time.perf_counter()
             sqlite.upsert(rows)
             sqlite_s = time.perf_counter() - started
-            print(f"loader=sqlite rows={len(rows)} seconds={sqlite_s:.2f} rows_per_s={len(rows) / sqlite_s:.0f}", flush=True)
+            print(
+                f"loader=sqlite rows={len(rows)} seconds={sqlite_s:.2f} rows_per_s={len(rows) / sqlite_s:.0f}",
+                flush=True,
+            )
             q1(sqlite)(0)
             time_queries("sqlite", "q1", args.queries, q1(sqlite))
             time_queries("sqlite", "q2", args.queries, q2(sqlite))
@@ -176,7 +201,9 @@ def main() -> int:
     finally:
         close_session(session)
         if not running:
-            subprocess.run([sys.executable, str(NODE_SCRIPT), "stop", "--dir", str(args.dir)], check=False)
+            subprocess.run(
+                [sys.executable, str(NODE_SCRIPT), "stop", "--dir", str(args.dir)], check=False
+            )
     return 0
 
 

@@ -119,7 +119,9 @@ def throughput(spark: object, work: Path, scale: float) -> dict[str, float]:
     generated = generate(work / "big", seed=11, scale=scale)
     results: dict[str, float] = {
         "throughput_events": generated.events,
-        "throughput_files": len(list((work / "big" / "landing" / "usage_events_stream").glob("*.jsonl"))),
+        "throughput_files": len(
+            list((work / "big" / "landing" / "usage_events_stream").glob("*.jsonl"))
+        ),
         "generate_s": round(time.perf_counter() - started, 1),
     }
     for name in ("stream", "backfill"):
@@ -134,7 +136,8 @@ def throughput(spark: object, work: Path, scale: float) -> dict[str, float]:
 
     started = time.perf_counter()
     streamed = BronzeStream(spark, LakeLayout(work / "stream"), parse_event_lines).run(  # type: ignore[arg-type]
-        _run("once"), StreamOptions(once=True)  # type: ignore[arg-type]
+        _run("once"),
+        StreamOptions(once=True),  # type: ignore[arg-type]
     )
     stream_seconds = time.perf_counter() - started
     engine = SparkEngine(spark=spark)  # type: ignore[arg-type]
@@ -161,24 +164,32 @@ def real_once_wall(work: Path) -> dict[str, float]:
     with zipfile.ZipFile(REAL_ZIP) as archive:
         for member in archive.infolist():
             if member.filename.startswith("datalake/landing/") and not member.is_dir():
-                target = lake / "landing" / member.filename[len("datalake/landing/"):]
+                target = lake / "landing" / member.filename[len("datalake/landing/") :]
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(archive.read(member))
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "entrypoints.cli", "stream", "--lake", str(lake), "--once"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, check=True,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     wall = time.perf_counter() - started
     totals = done.stdout.strip().splitlines()[-1]
-    return {"real_once_wall_s": round(wall, 2), "real_once_stream_s": float(totals.rsplit("seconds=", 1)[1])}
+    return {
+        "real_once_wall_s": round(wall, 2),
+        "real_once_stream_s": float(totals.rsplit("seconds=", 1)[1]),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--files", type=int, default=20)
     parser.add_argument("--trigger", type=float, default=1.0)
-    parser.add_argument("--scale", type=float, default=23.2, help="generator scale (23.2 = about 1 M events)")
+    parser.add_argument(
+        "--scale", type=float, default=23.2, help="generator scale (23.2 = about 1 M events)"
+    )
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-real", action="store_true")

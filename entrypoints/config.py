@@ -141,10 +141,16 @@ class Settings:
     """The whole configuration of a `finops` process, immutable once loaded."""
 
     lake: Path = _setting(
-        Path("datalake"), "FINOPS_LAKE", "the lake folder (landing, bronze, silver, gold, runs)", _path
+        Path("datalake"),
+        "FINOPS_LAKE",
+        "the lake folder (landing, bronze, silver, gold, runs)",
+        _path,
     )
     engine: str = _setting(
-        "spark", "FINOPS_ENGINE", "batch engine: `spark` or `memory` (pure Python)", _choice(*ENGINES)
+        "spark",
+        "FINOPS_ENGINE",
+        "batch engine: `spark` or `memory` (pure Python)",
+        _choice(*ENGINES),
     )
     serving: str = _setting(
         "sqlite",
@@ -158,9 +164,7 @@ class Settings:
     shuffle_partitions: int = _setting(
         4, "FINOPS_SHUFFLE_PARTITIONS", "Spark `spark.sql.shuffle.partitions`", _positive_int
     )
-    verbose: bool = _setting(
-        False, "FINOPS_VERBOSE", "show tracebacks and Spark's own logs", _flag
-    )
+    verbose: bool = _setting(False, "FINOPS_VERBOSE", "show tracebacks and Spark's own logs", _flag)
     cassandra_contact_points: str = _setting(
         "127.0.0.1:9042",
         "CASSANDRA_CONTACT_POINTS",
@@ -168,13 +172,19 @@ class Settings:
         _contact_points,
     )
     cassandra_keyspace: str = _setting(
-        DEFAULT_KEYSPACE, "CASSANDRA_KEYSPACE", "Cassandra keyspace of the serving tables", _keyspace
+        DEFAULT_KEYSPACE,
+        "CASSANDRA_KEYSPACE",
+        "Cassandra keyspace of the serving tables",
+        _keyspace,
     )
     cassandra_username: str | None = _setting(
         None, "CASSANDRA_USERNAME", "Cassandra user (optional)", _optional_text
     )
     cassandra_password: str | None = _setting(
-        None, "CASSANDRA_PASSWORD", "Cassandra password (secret; needed with a user)", _optional_text,
+        None,
+        "CASSANDRA_PASSWORD",
+        "Cassandra password (secret; needed with a user)",
+        _optional_text,
         secret=True,
     )
     astra_db_secure_bundle_path: Path | None = _setting(
@@ -229,9 +239,13 @@ def read_toml(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise ConfigurationError(f"The configuration file {path} does not exist.") from None
     except OSError as error:
-        raise ConfigurationError(f"The configuration file {path} cannot be read ({error.strerror}).") from None
+        raise ConfigurationError(
+            f"The configuration file {path} cannot be read ({error.strerror})."
+        ) from None
     except tomllib.TOMLDecodeError as error:
-        raise ConfigurationError(f"The configuration file {path} is not valid TOML ({error}).") from None
+        raise ConfigurationError(
+            f"The configuration file {path} is not valid TOML ({error})."
+        ) from None
     known = setting_names()
     for key, value in data.items():
         if key not in known:
@@ -276,10 +290,15 @@ def load_settings(
     raw.update(read_environment(env, cred_file))
     for key, value in (overrides or {}).items():
         if key not in fields:
-            raise ConfigurationError(f"Unknown setting {key!r}; known settings: {', '.join(fields)}.")
+            raise ConfigurationError(
+                f"Unknown setting {key!r}; known settings: {', '.join(fields)}."
+            )
         if value is not None:
             raw[key] = (value, "the command line")
-    values = {key: fields[key].metadata["parse"](key, value, source) for key, (value, source) in raw.items()}
+    values = {
+        key: fields[key].metadata["parse"](key, value, source)
+        for key, (value, source) in raw.items()
+    }
     return Settings(**values)
 
 
@@ -291,7 +310,11 @@ def render_settings_table() -> str:
     ]
     for field in attrs.fields(Settings):
         value = field.default
-        default = "(none)" if value is None else f"`{str(value).lower() if isinstance(value, bool) else value}`"
+        default = (
+            "(none)"
+            if value is None
+            else f"`{str(value).lower() if isinstance(value, bool) else value}`"
+        )
         lines.append(
             f"| `{field.name}` | {default} | `{field.metadata['env']}` | {field.metadata['meaning']} |"
         )
@@ -379,7 +402,10 @@ def lake_write_error(lake: Path, error: OSError) -> ConfigurationError | None:
     if error.errno in _NOT_WRITABLE:
         problem, fix = "is not writable", "fix its permissions"
     elif error.errno in _IN_THE_WAY:
-        problem, fix = "has a file where a folder must be (or the reverse)", "move what is in the way"
+        problem, fix = (
+            "has a file where a folder must be (or the reverse)",
+            "move what is in the way",
+        )
     elif error.errno == errno.ENOSPC:
         problem, fix = "is on a full disk", "free some space"
     else:

@@ -66,13 +66,17 @@ def _memory_engine() -> object:
     return MemoryEngine()
 
 
-def _spark_engine(session: Any, master: str | None, verbose: bool, shuffle_partitions: int) -> object:
+def _spark_engine(
+    session: Any, master: str | None, verbose: bool, shuffle_partitions: int
+) -> object:
     """The Spark engine over the container's session (which the engine never stops)."""
     try:
         from adapters.spark.engine import SparkEngine
     except ModuleNotFoundError as error:
         raise _spark_missing(error) from None
-    return SparkEngine(master=master, verbose=verbose, spark=session, shuffle_partitions=shuffle_partitions)
+    return SparkEngine(
+        master=master, verbose=verbose, spark=session, shuffle_partitions=shuffle_partitions
+    )
 
 
 # -- serving stores ----------------------------------------------------------------------------
@@ -122,7 +126,9 @@ def _cassandra_store(session: Any, settings: CassandraSettings) -> object:
             f"Cassandra at {settings.hosts} did not accept the serving schema "
             f"({type(error).__name__}: {error})."
         ) from None
-    return CassandraServingStore(session, settings.keyspace, where=settings.hosts, owns_session=False)
+    return CassandraServingStore(
+        session, settings.keyspace, where=settings.hosts, owns_session=False
+    )
 
 
 # -- the container -----------------------------------------------------------------------------

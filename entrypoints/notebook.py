@@ -28,7 +28,9 @@ DATASET_ZIP = Path("data") / "cloud_provider_challenge_dataset_v1.zip"
 def project_root(start: Path | None = None) -> Path | None:
     """The nearest folder holding pyproject.toml, from `start` (default: the working directory) up."""
     here = (start or Path.cwd()).absolute()
-    return next((folder for folder in (here, *here.parents) if (folder / "pyproject.toml").is_file()), None)
+    return next(
+        (folder for folder in (here, *here.parents) if (folder / "pyproject.toml").is_file()), None
+    )
 
 
 def notebook_lake() -> Path:
@@ -39,7 +41,9 @@ def notebook_lake() -> Path:
     return root / "datalake"
 
 
-def container(lake: Path, engine: str = "memory", serving: str = "sqlite", **settings: Any) -> Container:
+def container(
+    lake: Path, engine: str = "memory", serving: str = "sqlite", **settings: Any
+) -> Container:
     """The composition root for a notebook; call `.shutdown_resources()` when done (a borrowed
     SparkSession is left running)."""
     return build_container(lake=lake, engine=engine, serving=serving, **settings)
@@ -48,7 +52,9 @@ def container(lake: Path, engine: str = "memory", serving: str = "sqlite", **set
 # -- stages ------------------------------------------------------------------------------------
 
 
-def prepare_landing(lake: Path, zip_path: Path | None = None, scale: float = 0.1, seed: int = 1) -> str:
+def prepare_landing(
+    lake: Path, zip_path: Path | None = None, scale: float = 0.1, seed: int = 1
+) -> str:
     """Keep an existing landing; else land the dataset zip when present; else generate one."""
     from adapters.landing.generator import generate
     from adapters.landing.zip_intake import land_zip
@@ -85,7 +91,9 @@ def load_serving(lake: Path, serving: str = "sqlite") -> int:
 
     built = container(lake, engine="memory", serving=serving)
     try:
-        result = usecases.load_serving(built.engine(), built.layout(), built.serving(), SilentProgress())
+        result = usecases.load_serving(
+            built.engine(), built.layout(), built.serving(), SilentProgress()
+        )
         return int(result.counts["serving_rows"])
     finally:
         built.shutdown_resources()
@@ -117,8 +125,12 @@ def quarantine_summary(lake: Path) -> pd.DataFrame:
     path = LakeLayout(lake).quarantine(QUARANTINE_EVENTS)
     if not path.exists():
         return pd.DataFrame({"reason": [], "events": []})
-    table = ds.dataset(str(path), format="parquet", exclude_invalid_files=True).to_table(columns=["reasons"])
-    reasons = pd.Series([reason for row in table.column("reasons").to_pylist() for reason in row or []])
+    table = ds.dataset(str(path), format="parquet", exclude_invalid_files=True).to_table(
+        columns=["reasons"]
+    )
+    reasons = pd.Series(
+        [reason for row in table.column("reasons").to_pylist() for reason in row or []]
+    )
     counts = reasons.value_counts().rename_axis("reason").reset_index(name="events")
     return counts.sort_values(["events", "reason"], ascending=[False, True], ignore_index=True)
 
@@ -128,7 +140,14 @@ def top_org(gold: pd.DataFrame) -> str:
     return str(gold.groupby("org_id")["daily_cost_usd"].sum().idxmax())
 
 
-def q1_frame(lake: Path, org_id: str, start: dt.date, end: dt.date, service: str | None = None, serving: str = "sqlite") -> pd.DataFrame:
+def q1_frame(
+    lake: Path,
+    org_id: str,
+    start: dt.date,
+    end: dt.date,
+    service: str | None = None,
+    serving: str = "sqlite",
+) -> pd.DataFrame:
     """Q1 from the serving store: the org's daily usage from start to end inclusive."""
     import pandas as pd
 
@@ -142,7 +161,14 @@ def q1_frame(lake: Path, org_id: str, start: dt.date, end: dt.date, service: str
     return pd.DataFrame.from_records([gold_record(row) for row in rows])
 
 
-def q2_frame(lake: Path, org_id: str, days: int = 14, as_of: dt.date | None = None, limit: int = 5, serving: str = "sqlite") -> pd.DataFrame:
+def q2_frame(
+    lake: Path,
+    org_id: str,
+    days: int = 14,
+    as_of: dt.date | None = None,
+    limit: int = 5,
+    serving: str = "sqlite",
+) -> pd.DataFrame:
     """Q2 from the serving store: the org's most expensive services over the last `days`."""
     import pandas as pd
 
@@ -151,7 +177,12 @@ def q2_frame(lake: Path, org_id: str, days: int = 14, as_of: dt.date | None = No
         ranked = built.serving().top_services(org_id, days, as_of, limit)
     finally:
         built.shutdown_resources()
-    return pd.DataFrame({"service": [c.service for c in ranked], "total_cost_usd": [c.total_cost_usd for c in ranked]})
+    return pd.DataFrame(
+        {
+            "service": [c.service for c in ranked],
+            "total_cost_usd": [c.total_cost_usd for c in ranked],
+        }
+    )
 
 
 def audit_frame(lake: Path, run_id: str | None = None) -> tuple[pd.DataFrame, bool]:
@@ -162,7 +193,16 @@ def audit_frame(lake: Path, run_id: str | None = None) -> tuple[pd.DataFrame, bo
 
     audit = audit_run(lake, run_id)
     frame = pd.DataFrame(
-        [{"check": c.name, "left": c.left, "right": c.right, "passed": c.passed, "detail": c.detail} for c in audit.checks]
+        [
+            {
+                "check": c.name,
+                "left": c.left,
+                "right": c.right,
+                "passed": c.passed,
+                "detail": c.detail,
+            }
+            for c in audit.checks
+        ]
     )
     return frame, audit.passed
 
@@ -183,7 +223,9 @@ def _figure(title: str, ylabel: str) -> tuple[Figure, Any]:
 
 def plot_daily_cost_by_service(gold: pd.DataFrame, services: Sequence[str] | None = None) -> Figure:
     """Total daily cost (USD) of each service over all organisations, one line per service."""
-    table = gold.pivot_table(index="usage_date", columns="service", values="daily_cost_usd", aggfunc="sum").fillna(0.0)
+    table = gold.pivot_table(
+        index="usage_date", columns="service", values="daily_cost_usd", aggfunc="sum"
+    ).fillna(0.0)
     if services is not None:
         table = table[list(services)]
     figure, axes = _figure("Daily cost by service", "cost (USD)")

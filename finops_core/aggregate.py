@@ -165,7 +165,10 @@ def cost_per_request(daily_cost_usd: float, requests: float) -> float | None:
 def finish(key: tuple[str, dt.date, str], usage: DailyUsage) -> GoldRow:
     org_id, usage_date, service = key
     cost = usage.cost.total
-    sums = {column: usage.usage[column].total if column in usage.usage else 0.0 for column in USAGE_COLUMN_BY_METRIC.values()}
+    sums = {
+        column: usage.usage[column].total if column in usage.usage else 0.0
+        for column in USAGE_COLUMN_BY_METRIC.values()
+    }
     return GoldRow(
         org_id=org_id,
         usage_date=usage_date,

@@ -81,9 +81,17 @@ CUSTOMERS_ORGS = SourceContract(
     file_pattern="customers_orgs.csv",
     format=FileFormat.CSV,
     columns=_columns(
-        ("org_id", S), ("org_name", S), ("industry", S), ("hq_region", S), ("plan_tier", S),
-        ("is_enterprise", B), ("signup_date", D), ("sales_rep", S), ("lifecycle_stage", S),
-        ("marketing_source", S), ("nps_score", F),
+        ("org_id", S),
+        ("org_name", S),
+        ("industry", S),
+        ("hq_region", S),
+        ("plan_tier", S),
+        ("is_enterprise", B),
+        ("signup_date", D),
+        ("sales_rep", S),
+        ("lifecycle_stage", S),
+        ("marketing_source", S),
+        ("nps_score", F),
     ),
     natural_key=("org_id",),
 )
@@ -93,8 +101,13 @@ USERS = SourceContract(
     file_pattern="users.csv",
     format=FileFormat.CSV,
     columns=(
-        Column("user_id", S), Column("org_id", S), Column("email", S, pii=True), Column("role", S),
-        Column("active", B), Column("created_at", D), Column("last_login", D),
+        Column("user_id", S),
+        Column("org_id", S),
+        Column("email", S, pii=True),
+        Column("role", S),
+        Column("active", B),
+        Column("created_at", D),
+        Column("last_login", D),
     ),
     natural_key=("user_id",),
 )
@@ -104,8 +117,13 @@ RESOURCES = SourceContract(
     file_pattern="resources.csv",
     format=FileFormat.CSV,
     columns=_columns(
-        ("resource_id", S), ("org_id", S), ("service", S), ("region", S), ("created_at", D),
-        ("state", S), ("tags_json", J),
+        ("resource_id", S),
+        ("org_id", S),
+        ("service", S),
+        ("region", S),
+        ("created_at", D),
+        ("state", S),
+        ("tags_json", J),
     ),
     natural_key=("resource_id",),
 )
@@ -115,8 +133,14 @@ SUPPORT_TICKETS = SourceContract(
     file_pattern="support_tickets.csv",
     format=FileFormat.CSV,
     columns=_columns(
-        ("ticket_id", S), ("org_id", S), ("category", S), ("severity", S), ("created_at", D),
-        ("resolved_at", D), ("csat", F), ("sla_breached", B),
+        ("ticket_id", S),
+        ("org_id", S),
+        ("category", S),
+        ("severity", S),
+        ("created_at", D),
+        ("resolved_at", D),
+        ("csat", F),
+        ("sla_breached", B),
     ),
     natural_key=("ticket_id",),
 )
@@ -126,8 +150,13 @@ MARKETING_TOUCHES = SourceContract(
     file_pattern="marketing_touches.csv",
     format=FileFormat.CSV,
     columns=_columns(
-        ("touch_id", S), ("org_id", S), ("campaign", S), ("channel", S), ("timestamp", D),
-        ("clicked", B), ("converted", B),
+        ("touch_id", S),
+        ("org_id", S),
+        ("campaign", S),
+        ("channel", S),
+        ("timestamp", D),
+        ("clicked", B),
+        ("converted", B),
     ),
     natural_key=("touch_id",),
 )
@@ -145,8 +174,14 @@ BILLING_MONTHLY = SourceContract(
     file_pattern="billing_monthly.csv",
     format=FileFormat.CSV,
     columns=_columns(
-        ("invoice_id", S), ("org_id", S), ("month", D), ("subtotal", F), ("credits", F),
-        ("taxes", F), ("currency", S), ("exchange_rate_to_usd", F),
+        ("invoice_id", S),
+        ("org_id", S),
+        ("month", D),
+        ("subtotal", F),
+        ("credits", F),
+        ("taxes", F),
+        ("currency", S),
+        ("exchange_rate_to_usd", F),
     ),
     natural_key=("invoice_id",),
 )
@@ -158,9 +193,19 @@ USAGE_EVENTS = SourceContract(
     file_pattern="usage_events_stream/*.jsonl",
     format=FileFormat.JSONL,
     columns=_columns(
-        ("event_id", S), ("timestamp", T), ("org_id", S), ("resource_id", S), ("service", S),
-        ("region", S), ("metric", S), ("value", N), ("unit", S), ("cost_usd_increment", N),
-        ("schema_version", N), ("carbon_kg", N), ("genai_tokens", N),
+        ("event_id", S),
+        ("timestamp", T),
+        ("org_id", S),
+        ("resource_id", S),
+        ("service", S),
+        ("region", S),
+        ("metric", S),
+        ("value", N),
+        ("unit", S),
+        ("cost_usd_increment", N),
+        ("schema_version", N),
+        ("carbon_kg", N),
+        ("genai_tokens", N),
     ),
     natural_key=("event_id",),
 )
@@ -208,7 +253,9 @@ def check_header(contract: SourceContract, file: str, header: list[str] | tuple[
     missing = [name for name in expected if name not in got]
     extra = [name for name in got if name not in expected]
     if missing:
-        raise HeaderMismatch(file, f"column {missing[0]!r} is missing (expected {', '.join(expected)})")
+        raise HeaderMismatch(
+            file, f"column {missing[0]!r} is missing (expected {', '.join(expected)})"
+        )
     if extra:
         raise HeaderMismatch(file, f"column {extra[0]!r} is not in the {contract.name} contract")
     for position, (want, have) in enumerate(zip(expected, got, strict=False)):

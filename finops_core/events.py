@@ -195,7 +195,9 @@ def survivor_order(event: BronzeEvent, occurrence: int) -> tuple[str, str, int]:
     return (event.source_file, event.raw, occurrence)
 
 
-def normalise(fields: Record, refs: ReferenceData, flags: tuple[str, ...], source_file: str) -> SilverEvent:
+def normalise(
+    fields: Record, refs: ReferenceData, flags: tuple[str, ...], source_file: str
+) -> SilverEvent:
     """A record that passed every quarantine rule, as a typed silver event."""
     instant = parse_timestamp(fields["timestamp"])
     cost = parse_number(fields["cost_usd_increment"])
@@ -203,11 +205,22 @@ def normalise(fields: Record, refs: ReferenceData, flags: tuple[str, ...], sourc
     metric = fields["metric"]
     event_id = fields["event_id"]
     org_id = fields["org_id"]
-    assert instant and cost is not None and schema_version is not None and metric and event_id and org_id
+    assert (
+        instant
+        and cost is not None
+        and schema_version is not None
+        and metric
+        and event_id
+        and org_id
+    )
     unit = fields["unit"]
     org = refs.get(catalogue.ORGS.name, {}).get(org_id, {})
     resource_id = fields["resource_id"]
-    resource = refs.get(catalogue.RESOURCES.name, {}).get(resource_id, {}) if resource_id is not None else {}
+    resource = (
+        refs.get(catalogue.RESOURCES.name, {}).get(resource_id, {})
+        if resource_id is not None
+        else {}
+    )
     return SilverEvent(
         event_id=event_id,
         event_ts=instant,

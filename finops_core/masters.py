@@ -44,7 +44,10 @@ def typed_value(text: str | None, logical_type: LogicalType) -> Typed:
 def typed_row(contract: SourceContract, fields: Sequence[str | None]) -> dict[str, Typed]:
     """Bronze row from CSV fields; a short row's missing trailing fields are null, extras dropped."""
     padded = list(fields[: len(contract.columns)]) + [None] * (len(contract.columns) - len(fields))
-    return {column.name: typed_value(text, column.type) for column, text in zip(contract.columns, padded, strict=False)}
+    return {
+        column.name: typed_value(text, column.type)
+        for column, text in zip(contract.columns, padded, strict=False)
+    }
 
 
 def parse_tags(text: object) -> list[str] | None:
@@ -66,7 +69,9 @@ SILVER_DROPS: Mapping[str, tuple[str, ...]] = {"users": ("email",), "resources":
 
 def silver_master_row(source: str, row: Mapping[str, Typed]) -> dict[str, Typed]:
     """A bronze master row made silver: master rules applied, PII dropped, tags parsed."""
-    result = {name: value for name, value in row.items() if name not in SILVER_DROPS.get(source, ())}
+    result = {
+        name: value for name, value in row.items() if name not in SILVER_DROPS.get(source, ())
+    }
     flags: list[str] = []
     for rule in master_rules_for(source):
         value = result.get(rule.field)

@@ -150,6 +150,8 @@ def _text(value: object) -> str | None:
     return str(value)
 
 
-def _null_first(row: Mapping[str, str | None], fields: tuple[str, ...]) -> tuple[tuple[int, str], ...]:
+def _null_first(
+    row: Mapping[str, str | None], fields: tuple[str, ...]
+) -> tuple[tuple[int, str], ...]:
     """Ordering of reference rows: field by field, nulls first (as SQL orders them ascending)."""
     return tuple((0, "") if row[field] is None else (1, row[field] or "") for field in fields)

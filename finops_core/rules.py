@@ -71,8 +71,13 @@ def _timestamp_from_matched(text: str) -> dt.datetime | None:
     # The pattern fixed every field's position; the constructor rejects impossible dates.
     try:
         return dt.datetime(
-            int(text[0:4]), int(text[5:7]), int(text[8:10]),
-            int(text[11:13]), int(text[14:16]), int(text[17:19]), tzinfo=dt.timezone.utc,
+            int(text[0:4]),
+            int(text[5:7]),
+            int(text[8:10]),
+            int(text[11:13]),
+            int(text[14:16]),
+            int(text[17:19]),
+            tzinfo=dt.timezone.utc,
         )
     except ValueError:
         return None
@@ -217,7 +222,9 @@ class Rule:
     message: str
 
 
-def _referenced(record: Record, refs: ReferenceData, key_field: str, reference: Reference) -> Mapping[str, Text] | None:
+def _referenced(
+    record: Record, refs: ReferenceData, key_field: str, reference: Reference
+) -> Mapping[str, Text] | None:
     key = record.get(key_field)
     if key is None:
         return None

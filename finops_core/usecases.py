@@ -33,7 +33,11 @@ def _timed(progress: Progress, stage: str, work: Callable[[], StageResult]) -> S
 
 
 def run_batch(
-    engine: Engine, lake: LakeLayout, run: RunContext, progress: Progress, backfill: bool | None = None
+    engine: Engine,
+    lake: LakeLayout,
+    run: RunContext,
+    progress: Progress,
+    backfill: bool | None = None,
 ) -> list[StageResult]:
     """Bronze masters, bronze events (backfilled when bronze has none), silver, gold."""
     results = [_timed(progress, "bronze_masters", lambda: engine.bronze_masters(lake, run))]
@@ -41,7 +45,13 @@ def run_batch(
     if needs_backfill:
         results.append(_timed(progress, "bronze_events", lambda: engine.bronze_events(lake, run)))
     else:
-        skipped = StageResult("bronze_events", {}, 0.0, skipped=True, note="bronze events exist (speed layer); no backfill")
+        skipped = StageResult(
+            "bronze_events",
+            {},
+            0.0,
+            skipped=True,
+            note="bronze events exist (speed layer); no backfill",
+        )
         progress.stage_finished(skipped)
         results.append(skipped)
     results.append(_timed(progress, "silver", lambda: engine.silver(lake, run)))
@@ -49,11 +59,17 @@ def run_batch(
     return results
 
 
-def load_serving(engine: Engine, lake: LakeLayout, store: ServingStore, progress: Progress) -> StageResult:
+def load_serving(
+    engine: Engine, lake: LakeLayout, store: ServingStore, progress: Progress
+) -> StageResult:
     progress.stage_started("serving")
     started = time.perf_counter()
     rows = store.upsert(engine.read_gold(lake))
-    result = StageResult("serving", {"rows_upserted": rows, "serving_rows": store.row_count()}, time.perf_counter() - started)
+    result = StageResult(
+        "serving",
+        {"rows_upserted": rows, "serving_rows": store.row_count()},
+        time.perf_counter() - started,
+    )
     progress.stage_finished(result)
     return result
 
@@ -67,15 +83,44 @@ def reconcile(counts: Mapping[str, float]) -> list[Reconciliation]:
             return
         lhs = counts[left]
         rhs = sum(counts[key] for key in right)
-        checks.append(Reconciliation(name, lhs, rhs, abs(lhs - rhs) <= tolerance, f"{left} = {' + '.join(right)}"))
+        checks.append(
+            Reconciliation(
+                name, lhs, rhs, abs(lhs - rhs) <= tolerance, f"{left} = {' + '.join(right)}"
+            )
+        )
 
-    add("landing lines = bronze rows + malformed", "bronze_events.landing_lines", ("bronze_events.bronze_rows", "bronze_events.malformed"))
-    add("streamed lines = bronze rows + malformed + duplicates and late rows dropped", "stream.landing_lines", ("stream.bronze_rows", "stream.malformed", "stream.duplicates", "stream.late"))
-    add("bronze = silver + quarantine + duplicates", "silver.bronze_rows", ("silver.silver_rows", "silver.quarantined", "silver.duplicates"))
-    add("silver cost = gold cost (to the cent)", "silver.silver_cost_usd", ("gold.gold_cost_usd",), tolerance=0.005)
+    add(
+        "landing lines = bronze rows + malformed",
+        "bronze_events.landing_lines",
+        ("bronze_events.bronze_rows", "bronze_events.malformed"),
+    )
+    add(
+        "streamed lines = bronze rows + malformed + duplicates and late rows dropped",
+        "stream.landing_lines",
+        ("stream.bronze_rows", "stream.malformed", "stream.duplicates", "stream.late"),
+    )
+    add(
+        "bronze = silver + quarantine + duplicates",
+        "silver.bronze_rows",
+        ("silver.silver_rows", "silver.quarantined", "silver.duplicates"),
+    )
+    add(
+        "silver cost = gold cost (to the cent)",
+        "silver.silver_cost_usd",
+        ("gold.gold_cost_usd",),
+        tolerance=0.005,
+    )
     if "gold.gold_keys_unique" in counts:
         unique = counts["gold.gold_keys_unique"] == 1
-        checks.append(Reconciliation("gold keys unique", counts["gold.gold_keys_unique"], 1, unique, "one row per (org, day, service)"))
+        checks.append(
+            Reconciliation(
+                "gold keys unique",
+                counts["gold.gold_keys_unique"],
+                1,
+                unique,
+                "one row per (org, day, service)",
+            )
+        )
     add("serving rows = gold rows", "serving.serving_rows", ("gold.gold_rows",))
     return checks
 

@@ -13,8 +13,12 @@ from hypothesis import HealthCheck, settings
 
 pytest_plugins = ["tests.spark_fixtures"]
 
-settings.register_profile("ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("dev", max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile(
+    "ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "dev", max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +40,7 @@ def real_landing(real_zip: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     with zipfile.ZipFile(real_zip) as archive:
         for member in archive.infolist():
             if member.filename.startswith(LANDING_PREFIX) and not member.is_dir():
-                destination = target / member.filename[len(LANDING_PREFIX):]
+                destination = target / member.filename[len(LANDING_PREFIX) :]
                 destination.parent.mkdir(parents=True, exist_ok=True)
                 destination.write_bytes(archive.read(member))
     return target

@@ -30,9 +30,9 @@ DAYS = ("2025-07-03", "2025-07-04", "2025-07-17", "2025-07-18", "2025-07-19")
 
 
 def numbers(min_value: float = -200.0, max_value: float = 400.0) -> st.SearchStrategy[float]:
-    return st.floats(min_value=min_value, max_value=max_value, allow_nan=False, allow_infinity=False).map(
-        lambda x: round(x, 4)
-    )
+    return st.floats(
+        min_value=min_value, max_value=max_value, allow_nan=False, allow_infinity=False
+    ).map(lambda x: round(x, 4))
 
 
 def values() -> st.SearchStrategy[Any]:
@@ -61,12 +61,18 @@ def raw_events(draw: st.DrawFn, event_ids: st.SearchStrategy[str] | None = None)
     day = draw(st.sampled_from(DAYS))
     v2 = day >= "2025-07-18"
     resource = draw(st.sampled_from([*RESOURCES, "res_unknown1"]))
-    org, service, region, _ = RESOURCES.get(resource, (draw(st.sampled_from(ORG_IDS)), "compute", "us-east", ""))
+    org, service, region, _ = RESOURCES.get(
+        resource, (draw(st.sampled_from(ORG_IDS)), "compute", "us-east", "")
+    )
     if draw(st.integers(0, 9)) == 0:
         org = draw(st.sampled_from([UNKNOWN_ORG, *ORG_IDS]))  # unknown or mismatched org
     metric = draw(st.sampled_from([*UNIT_BY_METRIC, *UNIT_BY_METRIC, "bogus"]))
     event: dict[str, Any] = {
-        "event_id": draw(event_ids if event_ids is not None else st.from_regex(r"evt_[a-z0-9]{12}", fullmatch=True)),
+        "event_id": draw(
+            event_ids
+            if event_ids is not None
+            else st.from_regex(r"evt_[a-z0-9]{12}", fullmatch=True)
+        ),
         "timestamp": draw(
             st.one_of(
                 st.integers(0, 23 * 60 + 59).map(lambda m: f"{day}T{m // 60:02d}:{m % 60:02d}:00Z"),
@@ -95,7 +101,9 @@ def raw_events(draw: st.DrawFn, event_ids: st.SearchStrategy[str] | None = None)
             event["genai_tokens"] = draw(st.one_of(st.integers(0, 2700), st.just("many")))
     if draw(st.integers(0, 25)) == 0:
         del event["cost_usd_increment"]
-    return {key: event[key] for key in (*EVENT_KEYS_V1, "carbon_kg", "genai_tokens") if key in event}
+    return {
+        key: event[key] for key in (*EVENT_KEYS_V1, "carbon_kg", "genai_tokens") if key in event
+    }
 
 
 def malformed_lines() -> st.SearchStrategy[bytes]:
@@ -115,7 +123,11 @@ def malformed_lines() -> st.SearchStrategy[bytes]:
 @st.composite
 def event_files(draw: st.DrawFn, max_files: int = 3, max_lines: int = 25) -> dict[str, bytes]:
     """JSONL files: events (with ids sometimes reused across files) and malformed lines."""
-    id_pool = draw(st.lists(st.from_regex(r"evt_[a-z0-9]{12}", fullmatch=True), min_size=1, max_size=4, unique=True))
+    id_pool = draw(
+        st.lists(
+            st.from_regex(r"evt_[a-z0-9]{12}", fullmatch=True), min_size=1, max_size=4, unique=True
+        )
+    )
     ids = st.one_of(st.from_regex(r"evt_[a-z0-9]{12}", fullmatch=True), st.sampled_from(id_pool))
     files: dict[str, bytes] = {}
     for index in range(draw(st.integers(1, max_files))):
@@ -127,7 +139,9 @@ def event_files(draw: st.DrawFn, max_files: int = 3, max_lines: int = 25) -> dic
                 lines.append(json.dumps(draw(raw_events(event_ids=ids))).encode())
         if lines and draw(st.booleans()):
             lines.append(lines[draw(st.integers(0, len(lines) - 1))])  # an exact repeat
-        files[f"usage_events_stream/events_part_{index:04d}.jsonl"] = b"".join(line + b"\n" for line in lines)
+        files[f"usage_events_stream/events_part_{index:04d}.jsonl"] = b"".join(
+            line + b"\n" for line in lines
+        )
     return files
 
 
@@ -136,15 +150,63 @@ def master_csvs() -> dict[str, bytes]:
     rows: dict[str, list[list[str]]] = {contract.name: [] for contract in MASTER_SOURCES}
     for index, org in enumerate(ORG_IDS):
         rows["customers_orgs"].append(
-            [org, f"Org {index}", "Retail", "us-east", "pro", "True", "2025-05-01", "rep_a", "active", "ads", ["", "101.0", "-3.0"][index]]
+            [
+                org,
+                f"Org {index}",
+                "Retail",
+                "us-east",
+                "pro",
+                "True",
+                "2025-05-01",
+                "rep_a",
+                "active",
+                "ads",
+                ["", "101.0", "-3.0"][index],
+            ]
         )
         rows["nps_surveys"].append([org, "2025-08-01", ["7.0", "", "-150.0"][index], "ok"])
-        rows["billing_monthly"].append([f"inv_0000000{index}", org, "2025-07-01", "100.0", ["", "5.0", ""][index], "21.0", "USD", "0.97"])
-        rows["users"].append([f"user_0000000{index}", org, f"user_0000000{index}@example.com", "admin", "True", "2025-06-01", ""])
-        rows["support_tickets"].append([f"tkt_0000000{index}", org, "billing", "low", "2025-07-02", "", ["4.0", "7.0", ""][index], "False"])
-        rows["marketing_touches"].append([f"mkt_0000000{index}", org, "webinar", "email", "2025-07-03", "False", "True"])
+        rows["billing_monthly"].append(
+            [
+                f"inv_0000000{index}",
+                org,
+                "2025-07-01",
+                "100.0",
+                ["", "5.0", ""][index],
+                "21.0",
+                "USD",
+                "0.97",
+            ]
+        )
+        rows["users"].append(
+            [
+                f"user_0000000{index}",
+                org,
+                f"user_0000000{index}@example.com",
+                "admin",
+                "True",
+                "2025-06-01",
+                "",
+            ]
+        )
+        rows["support_tickets"].append(
+            [
+                f"tkt_0000000{index}",
+                org,
+                "billing",
+                "low",
+                "2025-07-02",
+                "",
+                ["4.0", "7.0", ""][index],
+                "False",
+            ]
+        )
+        rows["marketing_touches"].append(
+            [f"mkt_0000000{index}", org, "webinar", "email", "2025-07-03", "False", "True"]
+        )
     for resource, (org, service, region, created) in RESOURCES.items():
-        rows["resources"].append([resource, org, service, region, created, "running", '["env:prod", "team:a,b"]'])
+        rows["resources"].append(
+            [resource, org, service, region, created, "running", '["env:prod", "team:a,b"]']
+        )
     files = {}
     for contract in MASTER_SOURCES:
         buffer = io.StringIO()

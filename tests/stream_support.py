@@ -84,7 +84,9 @@ def file_lines(seed: int, files: int, lines_per_file: int, dirt: bool = True) ->
     return result
 
 
-def write_tiny_landing(lake: Path, seed: int = 7, files: int = 30, lines_per_file: int = 20, dirt: bool = True) -> TinyLanding:
+def write_tiny_landing(
+    lake: Path, seed: int = 7, files: int = 30, lines_per_file: int = 20, dirt: bool = True
+) -> TinyLanding:
     directory = lake / "landing" / "usage_events_stream"
     directory.mkdir(parents=True, exist_ok=True)
     contents = file_lines(seed, files, lines_per_file, dirt)
@@ -146,7 +148,9 @@ def batch_records(lake: Path) -> dict[int, dict[str, object]]:
     folder = lake / CHECKPOINT / "batches"
     if not folder.exists():
         return {}
-    return {int(p.stem): json.loads(p.read_text()) for p in folder.glob("*.json") if p.stem.isdigit()}
+    return {
+        int(p.stem): json.loads(p.read_text()) for p in folder.glob("*.json") if p.stem.isdigit()
+    }
 
 
 # ---- `finops stream` in a subprocess ------------------------------------------------------------
@@ -186,14 +190,21 @@ def kill_group(process: subprocess.Popen[str], sig: int = signal.SIGKILL) -> Non
     process.communicate(timeout=60)
 
 
-def wait_for(condition: Callable[[], bool], timeout: float, what: str, process: subprocess.Popen[str] | None = None) -> None:
+def wait_for(
+    condition: Callable[[], bool],
+    timeout: float,
+    what: str,
+    process: subprocess.Popen[str] | None = None,
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
             return
         if process is not None and process.poll() is not None:
             _, stderr = process.communicate()
-            raise AssertionError(f"finops stream exited ({process.returncode}) before {what}:\n{stderr[-3000:]}")
+            raise AssertionError(
+                f"finops stream exited ({process.returncode}) before {what}:\n{stderr[-3000:]}"
+            )
         time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 

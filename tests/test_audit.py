@@ -36,8 +36,16 @@ EVENT_LINES = [
     _line(),
     _line(event_id="evt_a00000000002", cost_usd_increment=2.5),
     _line(event_id="evt_a00000000003", timestamp="2025-07-04T09:30:00Z", cost_usd_increment=0.75),
-    _line(event_id="evt_b00000000004", org_id="org_bbbb0002", resource_id="res_bbbb0002", service="storage",
-          region="eu-west", metric="storage_gb_hours", unit="storage_gb_hours", cost_usd_increment=3.0),
+    _line(
+        event_id="evt_b00000000004",
+        org_id="org_bbbb0002",
+        resource_id="res_bbbb0002",
+        service="storage",
+        region="eu-west",
+        metric="storage_gb_hours",
+        unit="storage_gb_hours",
+        cost_usd_increment=3.0,
+    ),
     _line(event_id="evt_a00000000001"),  # the first event again: a duplicate
     _line(event_id="evt_z00000000005", org_id="org_zzzz9999"),  # unknown org: quarantined
     _line(event_id="evt_a00000000006", cost_usd_increment=-0.005),  # flagged, kept
@@ -49,7 +57,10 @@ EVENT_LINES = [
 def lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A lake built by `finops batch --engine memory` over the tiny landing above."""
     root = tmp_path_factory.mktemp("audit") / "lake"
-    landing = {**master_csvs(), "usage_events_stream/events_part_0000.jsonl": b"\n".join(EVENT_LINES) + b"\n"}
+    landing = {
+        **master_csvs(),
+        "usage_events_stream/events_part_0000.jsonl": b"\n".join(EVENT_LINES) + b"\n",
+    }
     write_landing(landing, root / "landing")
     assert main(["batch", "--engine", "memory", "--lake", str(root)]) == 0
     return root
@@ -60,7 +71,9 @@ def _record_path(lake: Path) -> Path:
     return path
 
 
-def test_the_audit_of_a_fresh_batch_passes_and_shows_its_counts(lake: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_audit_of_a_fresh_batch_passes_and_shows_its_counts(
+    lake: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["audit", "--lake", str(lake)]) == 0
     out = capsys.readouterr().out
     lines = out.splitlines()
@@ -75,26 +88,36 @@ def test_the_audit_of_a_fresh_batch_passes_and_shows_its_counts(lake: Path, caps
     assert row("cost_negative_within_tolerance")[1:3] == ["0", "1"]
     assert row("malformed_record")[1:3] == ["0", "0"]  # malformed lines are counted by bronze
     assert "FAIL" not in out
-    for check in ("landing lines = bronze rows + malformed", "bronze = silver + quarantine + duplicates",
-                  "silver cost = gold cost (to the cent)", "gold keys unique"):
+    for check in (
+        "landing lines = bronze rows + malformed",
+        "bronze = silver + quarantine + duplicates",
+        "silver cost = gold cost (to the cent)",
+        "gold keys unique",
+    ):
         (line,) = [line for line in lines if line.startswith(check)]
         assert "  PASS  " in line
     assert "all 4 reconciliations passed" in out
 
 
-def test_the_json_audit_carries_the_same_numbers(lake: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_json_audit_carries_the_same_numbers(
+    lake: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["audit", "--lake", str(lake), "--json"]) == 0
     audit = json.loads(capsys.readouterr().out)
     assert audit["passed"] is True
     checks = {c["name"]: c for c in audit["reconciliations"]}
     assert checks["landing lines = bronze rows + malformed"]["left"] == 8
     assert checks["bronze = silver + quarantine + duplicates"]["right"] == 7
-    assert checks["silver cost = gold cost (to the cent)"]["left"] == pytest.approx(1.25 + 2.5 + 0.75 + 3.0 - 0.005)
+    assert checks["silver cost = gold cost (to the cent)"]["left"] == pytest.approx(
+        1.25 + 2.5 + 0.75 + 3.0 - 0.005
+    )
     rules = {r["rule"]: r for r in audit["rules"]}
     assert rules["org_unknown"]["quarantined"] == 1
 
 
-def test_a_loaded_sqlite_store_adds_the_serving_check(lake: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_loaded_sqlite_store_adds_the_serving_check(
+    lake: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["load", "--lake", str(lake)]) == 0
     assert main(["audit", "--lake", str(lake)]) == 0
     out = capsys.readouterr().out
@@ -103,7 +126,9 @@ def test_a_loaded_sqlite_store_adds_the_serving_check(lake: Path, capsys: pytest
     assert "all 5 reconciliations passed" in out
 
 
-def test_a_tampered_count_fails_the_audit_and_shows_both_sides(lake: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_tampered_count_fails_the_audit_and_shows_both_sides(
+    lake: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     copy = tmp_path / "lake"
     (copy / "_runs").mkdir(parents=True)
     record = json.loads(_record_path(lake).read_text())
@@ -118,7 +143,9 @@ def test_a_tampered_count_fails_the_audit_and_shows_both_sides(lake: Path, tmp_p
     assert "audit of run" in captured.err and "Traceback" not in captured.err
 
 
-def test_a_recorded_failure_is_never_upgraded_to_a_pass(lake: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_recorded_failure_is_never_upgraded_to_a_pass(
+    lake: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     copy = tmp_path / "lake"
     (copy / "_runs").mkdir(parents=True)
     record = json.loads(_record_path(lake).read_text())
@@ -128,10 +155,15 @@ def test_a_recorded_failure_is_never_upgraded_to_a_pass(lake: Path, tmp_path: Pa
     assert "FAIL landing lines = bronze rows + malformed: 8 vs 8" in capsys.readouterr().out
 
 
-def test_without_a_run_record_the_audit_says_what_to_do(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_without_a_run_record_the_audit_says_what_to_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["audit", "--lake", str(tmp_path / "empty")]) == 3
     err = capsys.readouterr().err
-    assert err.strip() == f"finops: There is no run record in {tmp_path / 'empty' / '_runs'} yet; run `finops batch` first."
+    assert (
+        err.strip()
+        == f"finops: There is no run record in {tmp_path / 'empty' / '_runs'} yet; run `finops batch` first."
+    )
 
 
 def test_an_unknown_run_id_is_named(lake: Path, capsys: pytest.CaptureFixture[str]) -> None:

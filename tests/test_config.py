@@ -39,8 +39,14 @@ def test_without_any_source_every_setting_has_its_declared_default(workdir: Path
 
 
 def test_each_layer_overrides_the_one_before(workdir: Path) -> None:
-    toml = write(workdir / "finops.toml", 'engine = "memory"\nserving = "cassandra"\nshuffle_partitions = 4\nlake = "from-toml"\n')
-    write(workdir / "cred.env", "FINOPS_SERVING=astra\nFINOPS_SHUFFLE_PARTITIONS=3\nCASSANDRA_KEYSPACE=from_cred\n")
+    toml = write(
+        workdir / "finops.toml",
+        'engine = "memory"\nserving = "cassandra"\nshuffle_partitions = 4\nlake = "from-toml"\n',
+    )
+    write(
+        workdir / "cred.env",
+        "FINOPS_SERVING=astra\nFINOPS_SHUFFLE_PARTITIONS=3\nCASSANDRA_KEYSPACE=from_cred\n",
+    )
     env = {"FINOPS_SHUFFLE_PARTITIONS": "2", "FINOPS_LAKE": "from-env", "UNRELATED": "x"}
     settings = load_settings(toml, {"lake": Path("from-flag"), "engine": None}, env=env)
     assert settings.engine == "memory"  # TOML (the flag was not given)
@@ -66,7 +72,10 @@ def test_a_table_in_the_toml_file_is_an_unknown_key_with_a_hint(workdir: Path) -
 @pytest.mark.parametrize(
     ("env", "named"),
     [
-        ({"FINOPS_ENGINE": "flink"}, "engine = 'flink' (from the environment variable FINOPS_ENGINE)"),
+        (
+            {"FINOPS_ENGINE": "flink"},
+            "engine = 'flink' (from the environment variable FINOPS_ENGINE)",
+        ),
         ({"FINOPS_SHUFFLE_PARTITIONS": "-1"}, "shuffle_partitions = '-1'"),
         ({"FINOPS_SHUFFLE_PARTITIONS": "0"}, "shuffle_partitions = '0'"),
         ({"FINOPS_SERVING": "postgres"}, "serving = 'postgres'"),
@@ -75,7 +84,9 @@ def test_a_table_in_the_toml_file_is_an_unknown_key_with_a_hint(workdir: Path) -
         ({"CASSANDRA_KEYSPACE": "drop table;"}, "cassandra_keyspace"),
     ],
 )
-def test_a_bad_environment_value_names_the_setting_and_its_source(workdir: Path, env: dict[str, str], named: str) -> None:
+def test_a_bad_environment_value_names_the_setting_and_its_source(
+    workdir: Path, env: dict[str, str], named: str
+) -> None:
     with pytest.raises(ConfigurationError) as caught:
         load_settings(env=env)
     assert named in str(caught.value)
@@ -92,7 +103,9 @@ def test_a_bad_environment_value_names_the_setting_and_its_source(workdir: Path,
         ("lake = 3\n", "lake = 3"),
     ],
 )
-def test_a_bad_toml_value_names_the_setting_and_the_file(workdir: Path, text: str, named: str) -> None:
+def test_a_bad_toml_value_names_the_setting_and_the_file(
+    workdir: Path, text: str, named: str
+) -> None:
     toml = write(workdir / "finops.toml", text)
     with pytest.raises(ConfigurationError) as caught:
         load_settings(toml, env={})
@@ -107,18 +120,37 @@ def test_a_missing_or_broken_toml_file_is_a_configuration_error(workdir: Path) -
 
 
 def test_environment_text_is_converted_to_the_setting_type(workdir: Path) -> None:
-    settings = load_settings(env={"FINOPS_VERBOSE": "yes", "FINOPS_SHUFFLE_PARTITIONS": " 16 ", "FINOPS_ENGINE": "Memory"})
-    assert settings.verbose is True and settings.shuffle_partitions == 16 and settings.engine == "memory"
+    settings = load_settings(
+        env={
+            "FINOPS_VERBOSE": "yes",
+            "FINOPS_SHUFFLE_PARTITIONS": " 16 ",
+            "FINOPS_ENGINE": "Memory",
+        }
+    )
+    assert (
+        settings.verbose is True
+        and settings.shuffle_partitions == 16
+        and settings.engine == "memory"
+    )
 
 
 def test_secrets_never_appear_in_the_settings_repr(workdir: Path) -> None:
-    settings = load_settings(env={"CASSANDRA_USERNAME": "finops", "CASSANDRA_PASSWORD": "s3cret-pw", "ASTRA_DB_TOKEN": "AstraCS:tok"})
+    settings = load_settings(
+        env={
+            "CASSANDRA_USERNAME": "finops",
+            "CASSANDRA_PASSWORD": "s3cret-pw",
+            "ASTRA_DB_TOKEN": "AstraCS:tok",
+        }
+    )
     assert settings.cassandra_password == "s3cret-pw"
     assert "s3cret-pw" not in repr(settings) and "AstraCS:tok" not in repr(settings)
 
 
 def test_cassandra_settings_come_from_the_layered_settings(workdir: Path) -> None:
-    toml = write(workdir / "finops.toml", 'cassandra_contact_points = "10.0.0.1:9142,10.0.0.2"\ncassandra_keyspace = "ks_toml"\n')
+    toml = write(
+        workdir / "finops.toml",
+        'cassandra_contact_points = "10.0.0.1:9142,10.0.0.2"\ncassandra_keyspace = "ks_toml"\n',
+    )
     cassandra = load_settings(toml, env={"CASSANDRA_KEYSPACE": "ks_env"}).cassandra()
     assert cassandra.contact_points == (("10.0.0.1", 9142), ("10.0.0.2", 9042))
     assert cassandra.keyspace == "ks_env"

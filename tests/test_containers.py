@@ -27,8 +27,16 @@ from finops_core.ports import RunContext, StageResult
 def clean_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No FINOPS_*/CASSANDRA_* from the developer's shell and no ./cred.env."""
     monkeypatch.chdir(tmp_path)
-    for name in ("FINOPS_LAKE", "FINOPS_ENGINE", "FINOPS_SERVING", "SPARK_MASTER", "FINOPS_SHUFFLE_PARTITIONS",
-                 "FINOPS_VERBOSE", "CASSANDRA_CONTACT_POINTS", "CASSANDRA_KEYSPACE"):
+    for name in (
+        "FINOPS_LAKE",
+        "FINOPS_ENGINE",
+        "FINOPS_SERVING",
+        "SPARK_MASTER",
+        "FINOPS_SHUFFLE_PARTITIONS",
+        "FINOPS_VERBOSE",
+        "CASSANDRA_CONTACT_POINTS",
+        "CASSANDRA_KEYSPACE",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -87,7 +95,9 @@ def test_the_memory_engine_is_selected_by_configuration(tmp_path: Path) -> None:
     assert container.layout() == LakeLayout(tmp_path)
 
 
-def test_the_engine_setting_comes_from_the_environment_when_no_flag_is_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_engine_setting_comes_from_the_environment_when_no_flag_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("FINOPS_ENGINE", "memory")
     assert isinstance(build_container(lake=tmp_path).engine(), MemoryEngine)
     monkeypatch.setenv("FINOPS_ENGINE", "flink")
@@ -118,7 +128,9 @@ def test_the_spark_engine_gets_the_containers_session(tmp_path: Path) -> None:
     assert borrowed.conf["spark.sql.session.timeZone"] == "UTC"
 
 
-def test_without_the_spark_adapter_the_spark_engine_is_unavailable_not_a_traceback(tmp_path: Path) -> None:
+def test_without_the_spark_adapter_the_spark_engine_is_unavailable_not_a_traceback(
+    tmp_path: Path,
+) -> None:
     try:
         import adapters.spark.engine  # noqa: F401
     except ModuleNotFoundError:
@@ -135,7 +147,9 @@ def test_an_overridden_engine_is_the_one_the_batch_use_case_runs(tmp_path: Path)
     fake = FakeEngine()
     with container.engine.override(providers.Object(fake)):
         run = RunContext("r1", dt.datetime(2025, 7, 1, tzinfo=dt.timezone.utc))
-        results = usecases.run_batch(container.engine(), container.layout(), run, container.progress())
+        results = usecases.run_batch(
+            container.engine(), container.layout(), run, container.progress()
+        )
     assert fake.ran == ["bronze_masters", "bronze_events", "silver", "gold"]
     checks = usecases.reconcile(usecases.merged_counts(results))
     assert [c.name for c in checks if c.passed] == [
@@ -157,7 +171,9 @@ def test_the_sqlite_store_lives_in_the_lake_and_is_closed_at_shutdown(tmp_path: 
 
 
 def test_the_memory_store_is_selected_by_configuration(tmp_path: Path) -> None:
-    assert isinstance(build_container(lake=tmp_path, serving="memory").serving(), InMemoryServingStore)
+    assert isinstance(
+        build_container(lake=tmp_path, serving="memory").serving(), InMemoryServingStore
+    )
 
 
 @pytest.mark.parametrize("kind", ["cassandra", "astra"])
@@ -183,7 +199,9 @@ def test_cassandra_and_astra_build_the_cassandra_store_over_the_session_resource
     assert container.cassandra_settings().is_astra is (kind == "astra")
 
 
-def test_an_unreachable_cassandra_is_serving_unavailable_naming_the_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unreachable_cassandra_is_serving_unavailable_naming_the_host(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pytest.importorskip("cassandra")
     monkeypatch.setenv("CASSANDRA_CONTACT_POINTS", "127.0.0.1:1")
     container = build_container(lake=tmp_path, serving="cassandra")
@@ -192,7 +210,9 @@ def test_an_unreachable_cassandra_is_serving_unavailable_naming_the_host(tmp_pat
     container.shutdown_resources()
 
 
-def test_the_cli_config_file_reaches_containers_built_while_the_command_runs(tmp_path: Path) -> None:
+def test_the_cli_config_file_reaches_containers_built_while_the_command_runs(
+    tmp_path: Path,
+) -> None:
     toml = tmp_path / "finops.toml"
     toml.write_text('engine = "memory"\nserving = "memory"\nshuffle_partitions = 3\n')
     args = build_parser().parse_args(["--config", str(toml), "batch", "--lake", str(tmp_path)])
@@ -232,7 +252,9 @@ def test_a_spark_session_the_container_created_is_stopped_by_shutdown(tmp_path: 
     pyspark_sql = pytest.importorskip("pyspark.sql")
     if pyspark_sql.SparkSession.getActiveSession() is not None:
         pytest.skip("another test's SparkSession is active")
-    container = build_container(lake=tmp_path, engine="spark", spark_master="local[1]", shuffle_partitions=3)
+    container = build_container(
+        lake=tmp_path, engine="spark", spark_master="local[1]", shuffle_partitions=3
+    )
     session = container.spark()
     assert session.conf.get("spark.sql.shuffle.partitions") == "3"
     container.shutdown_resources()

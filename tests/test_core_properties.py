@@ -131,7 +131,10 @@ def test_a_quarantined_rows_reasons_are_exactly_the_quarantine_rules_it_breaks(l
 
 
 def gold_of(lake: InMemoryLake) -> list[dict]:
-    return sorted(lake.read_table("gold", GOLD_DAILY), key=lambda r: (r["org_id"], r["usage_date"], r["service"]))
+    return sorted(
+        lake.read_table("gold", GOLD_DAILY),
+        key=lambda r: (r["org_id"], r["usage_date"], r["service"]),
+    )
 
 
 @given(strategies.landing_zones(), st.randoms(use_true_random=False))
@@ -149,7 +152,9 @@ def test_gold_does_not_depend_on_the_order_of_input_lines(landing, rnd: random.R
 @given(strategies.landing_zones(), st.integers(1, 5))
 def test_merging_partial_aggregates_equals_aggregating_the_union(landing, parts):
     lake = run_memory(landing)
-    refs = pipeline.reference_data(lake.read_table("bronze", "customers_orgs"), lake.read_table("bronze", "resources"))
+    refs = pipeline.reference_data(
+        lake.read_table("bronze", "customers_orgs"), lake.read_table("bronze", "resources")
+    )
     lines = [LandingLine(name, *decode_line(raw)) for name, raw in landing_lines(landing)]
     silver = pipeline.silver_from_bronze(pipeline.bronze_from_lines(lines).events, refs).events
     batches = [silver[i::parts] for i in range(parts)]
@@ -164,7 +169,15 @@ def test_merging_partial_aggregates_equals_aggregating_the_union(landing, parts)
 @given(strategies.landing_zones())
 def test_reprocessing_the_same_input_changes_nothing(landing):
     lake = run_memory(landing)
-    first = {key: lake.read_table(*key) for key in [("silver", SILVER_EVENTS), ("quarantine", QUARANTINE_EVENTS), ("gold", GOLD_DAILY), ("bronze", BRONZE_EVENTS)]}
+    first = {
+        key: lake.read_table(*key)
+        for key in [
+            ("silver", SILVER_EVENTS),
+            ("quarantine", QUARANTINE_EVENTS),
+            ("gold", GOLD_DAILY),
+            ("bronze", BRONZE_EVENTS),
+        ]
+    }
     run_memory(landing, lake)
     second = {key: lake.read_table(*key) for key in first}
     assert second == first
@@ -176,10 +189,16 @@ def test_gold_cost_sums_to_silver_cost_and_cost_per_request_is_defined_iff_reque
     silver = lake.read_table("silver", SILVER_EVENTS)
     gold = lake.read_table("gold", GOLD_DAILY)
     assert math.isclose(
-        math.fsum(r["daily_cost_usd"] for r in gold), math.fsum(r["cost_usd_increment"] for r in silver), abs_tol=1e-6
+        math.fsum(r["daily_cost_usd"] for r in gold),
+        math.fsum(r["cost_usd_increment"] for r in silver),
+        abs_tol=1e-6,
     )
     assert sum(r["event_count"] for r in gold) == len(silver)
     for row in gold:
-        assert (row["cost_per_request_usd"] is not None) == (row["requests"] > 0 or row["requests"] < 0)
+        assert (row["cost_per_request_usd"] is not None) == (
+            row["requests"] > 0 or row["requests"] < 0
+        )
         if row["cost_per_request_usd"] is not None:
-            assert math.isclose(row["cost_per_request_usd"], row["daily_cost_usd"] / row["requests"])
+            assert math.isclose(
+                row["cost_per_request_usd"], row["daily_cost_usd"] / row["requests"]
+            )

@@ -17,13 +17,21 @@ pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 def finops(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "entrypoints.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=900
+        [sys.executable, "-m", "entrypoints.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
 
 
-def test_the_demo_lands_streams_batches_serves_and_passes_its_audit_then_reruns_idempotently(real_zip: Path, tmp_path: Path):
+def test_the_demo_lands_streams_batches_serves_and_passes_its_audit_then_reruns_idempotently(
+    real_zip: Path, tmp_path: Path
+):
     lake = tmp_path / "lake"
-    first = finops("demo", "--lake", str(lake), "--zip", str(real_zip), cwd=Path(__file__).resolve().parents[1])
+    first = finops(
+        "demo", "--lake", str(lake), "--zip", str(real_zip), cwd=Path(__file__).resolve().parents[1]
+    )
     assert first.returncode == 0, first.stderr[-3000:]
     out = first.stdout
     q1 = out.split("Q1:", 1)[1].split("Q2:", 1)[0]
@@ -36,10 +44,16 @@ def test_the_demo_lands_streams_batches_serves_and_passes_its_audit_then_reruns_
     stages = {stage["stage"]: stage for stage in record["stages"]}
     assert stages["stream"]["counts"]["landing_lines"] == 43_200
     assert stages["silver"]["counts"]["silver_rows"] == 42_989
-    assert stages["serving"]["counts"]["serving_rows"] == stages["gold"]["counts"]["gold_rows"] == 11_050
+    assert (
+        stages["serving"]["counts"]["serving_rows"]
+        == stages["gold"]["counts"]["gold_rows"]
+        == 11_050
+    )
     gold = list(read_gold_rows(LakeLayout(lake)))
 
-    second = finops("demo", "--lake", str(lake), "--zip", str(real_zip), cwd=Path(__file__).resolve().parents[1])
+    second = finops(
+        "demo", "--lake", str(lake), "--zip", str(real_zip), cwd=Path(__file__).resolve().parents[1]
+    )
     assert second.returncode == 0, second.stderr[-3000:]
     assert "already landed" in second.stderr
     assert "stream: skipped (no new landing files" in second.stderr

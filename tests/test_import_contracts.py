@@ -64,7 +64,12 @@ def test_finops_core_imports_in_a_python_that_has_only_attrs(tmp_path):
         "print(validate_record({'event_id': 'e'}).quarantine_reasons[0])"
     )
     result = subprocess.run(
-        [sys.executable, "-S", "-c", f"import sys; sys.path[:0] = [{str(isolated)!r}, {str(ROOT)!r}]; {code}"],
+        [
+            sys.executable,
+            "-S",
+            "-c",
+            f"import sys; sys.path[:0] = [{str(isolated)!r}, {str(ROOT)!r}]; {code}",
+        ],
         capture_output=True,
         text=True,
     )

@@ -17,7 +17,8 @@ def test_memory_batch_on_the_real_dataset_accounts_for_every_landing_event(real_
     assert main(["batch", "--engine", "memory", "--lake", str(real_lake)]) == 0
     lake = ParquetLake(LakeLayout(real_lake))
     landing_lines = sum(
-        len(path.read_bytes().splitlines()) for path in (real_lake / "landing" / "usage_events_stream").glob("*.jsonl")
+        len(path.read_bytes().splitlines())
+        for path in (real_lake / "landing" / "usage_events_stream").glob("*.jsonl")
     )
     silver = lake.read_table("silver", SILVER_EVENTS)
     quarantine = lake.read_table("quarantine", QUARANTINE_EVENTS)

@@ -24,7 +24,11 @@ def _ensure_kernel() -> None:
     try:
         KernelSpecManager().get_kernel_spec("python3")
     except NoSuchKernel:
-        subprocess.run([sys.executable, "-m", "ipykernel", "install", "--sys-prefix"], check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "ipykernel", "install", "--sys-prefix"],
+            check=True,
+            capture_output=True,
+        )
 
 
 def _text(cell: Any) -> str:
@@ -47,10 +51,15 @@ def executed(tmp_path_factory: pytest.TempPathFactory) -> Any:
     env_before = dict(os.environ)
     os.environ["FINOPS_LAKE"] = str(workdir / "lake")
     # The kernel must import the project even from a folder outside it.
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])
+    )
     try:
         client = nbclient.NotebookClient(
-            notebook, kernel_name="python3", timeout=600, resources={"metadata": {"path": str(workdir)}}
+            notebook,
+            kernel_name="python3",
+            timeout=600,
+            resources={"metadata": {"path": str(workdir)}},
         )
         client.execute()
     finally:

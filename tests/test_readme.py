@@ -17,11 +17,18 @@ def test_the_readme_example_validates_one_record_as_its_comments_say():
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         exec(compile(code, "README.md", "exec"), {})
-    expected = [line.split("# ", 1)[1].strip() for line in code.splitlines() if line.startswith("print(")]
+    expected = [
+        line.split("# ", 1)[1].strip() for line in code.splitlines() if line.startswith("print(")
+    ]
     assert out.getvalue().split("\n")[:-1] == expected
 
 
 def test_the_readme_gives_exactly_the_two_set_up_commands():
     text = README.read_text()
-    block = re.search(r"## Two commands on a fresh machine\n\n```bash\n(.*?)```", text, re.S).group(1)
-    assert [line.split("#")[0].strip() for line in block.strip().splitlines()] == ["make demo", "make test"]
+    block = re.search(r"## Two commands on a fresh machine\n\n```bash\n(.*?)```", text, re.S).group(
+        1
+    )
+    assert [line.split("#")[0].strip() for line in block.strip().splitlines()] == [
+        "make demo",
+        "make test",
+    ]

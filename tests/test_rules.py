@@ -12,7 +12,16 @@ from finops_core.pipeline import reference_data
 
 REFS = reference_data(
     [{"org_id": "org_a", "org_name": "A", "industry": "Retail", "plan_tier": "pro"}],
-    [{"resource_id": "res_a", "org_id": "org_a", "service": "compute", "region": "us-east", "created_at": "2025-07-10", "state": "running"}],
+    [
+        {
+            "resource_id": "res_a",
+            "org_id": "org_a",
+            "service": "compute",
+            "region": "us-east",
+            "created_at": "2025-07-10",
+            "state": "running",
+        }
+    ],
 )
 GOOD = {
     "event_id": "evt_1",
@@ -80,15 +89,32 @@ def test_negative_zero_cost_and_numeric_string_value_are_clean():
 
 
 def test_numbers_keep_their_token_text_when_a_line_is_parsed():
-    fields = parse_event_line('{"value": 8.9e-05, "carbon_kg": 0, "cost_usd_increment": -0.0, "unit": true}')
+    fields = parse_event_line(
+        '{"value": 8.9e-05, "carbon_kg": 0, "cost_usd_increment": -0.0, "unit": true}'
+    )
     assert fields is not None
-    assert (fields["value"], fields["carbon_kg"], fields["cost_usd_increment"], fields["unit"]) == ("8.9e-05", "0", "-0.0", "true")
+    assert (fields["value"], fields["carbon_kg"], fields["cost_usd_increment"], fields["unit"]) == (
+        "8.9e-05",
+        "0",
+        "-0.0",
+        "true",
+    )
     assert fields["event_id"] is None
 
 
 @pytest.mark.parametrize(
     "line",
-    ["[1]", '"x"', "42", "{", "", "NaN", '{"value": NaN}', '{"org_id": "\\ud800"}', "[" * 5000 + "]" * 5000],
+    [
+        "[1]",
+        '"x"',
+        "42",
+        "{",
+        "",
+        "NaN",
+        '{"value": NaN}',
+        '{"org_id": "\\ud800"}',
+        "[" * 5000 + "]" * 5000,
+    ],
 )
 def test_lines_that_are_not_json_objects_do_not_parse(line):
     assert parse_event_line(line) is None
@@ -102,7 +128,12 @@ def test_every_rule_id_is_unique_and_every_rule_has_a_message():
 
 
 def test_master_rules_null_and_flag_out_of_range_scores_and_default_credits():
-    billing = silver_master_row("billing_monthly", typed_row(BILLING_MONTHLY, ["inv_1", "org_a", "2025-07-01", "10.0", None, "2.1", "USD", "0.97"]))
+    billing = silver_master_row(
+        "billing_monthly",
+        typed_row(
+            BILLING_MONTHLY, ["inv_1", "org_a", "2025-07-01", "10.0", None, "2.1", "USD", "0.97"]
+        ),
+    )
     assert billing["credits"] == 0.0 and billing["quality_flags"] == []
     org = silver_master_row("customers_orgs", {"org_id": "org_a", "nps_score": 101.0})
     assert org["nps_score"] is None and org["quality_flags"] == ["nps_out_of_range"]
@@ -112,18 +143,63 @@ def test_master_rules_null_and_flag_out_of_range_scores_and_default_credits():
 
 
 def test_users_lose_their_email_and_resources_get_parsed_tags():
-    user = silver_master_row("users", typed_row(USERS, ["u", "org_a", "u@example.com", "admin", "True", "2025-07-01", None]))
+    user = silver_master_row(
+        "users",
+        typed_row(USERS, ["u", "org_a", "u@example.com", "admin", "True", "2025-07-01", None]),
+    )
     assert "email" not in user and user["active"] is True
-    resource = silver_master_row("resources", typed_row(RESOURCES, ["r", "org_a", "compute", "us-east", "2025-07-01", "running", '["env:prod", "team:a,b"]']))
+    resource = silver_master_row(
+        "resources",
+        typed_row(
+            RESOURCES,
+            [
+                "r",
+                "org_a",
+                "compute",
+                "us-east",
+                "2025-07-01",
+                "running",
+                '["env:prod", "team:a,b"]',
+            ],
+        ),
+    )
     assert resource["tags"] == ["env:prod", "team:a,b"]
 
 
 @pytest.mark.parametrize(
     ("header", "named"),
     [
-        (["invoice_id", "org_id", "month", "subtotal", "credits", "taxes", "currency"], "'exchange_rate_to_usd' is missing"),
-        (["invoice_id", "org_id", "month", "subtotal", "credits", "taxes", "currency", "exchange_rate_to_usd", "extra"], "'extra' is not in"),
-        (["invoice_id", "org", "month", "subtotal", "credits", "taxes", "currency", "exchange_rate_to_usd"], "'org_id' is missing"),
+        (
+            ["invoice_id", "org_id", "month", "subtotal", "credits", "taxes", "currency"],
+            "'exchange_rate_to_usd' is missing",
+        ),
+        (
+            [
+                "invoice_id",
+                "org_id",
+                "month",
+                "subtotal",
+                "credits",
+                "taxes",
+                "currency",
+                "exchange_rate_to_usd",
+                "extra",
+            ],
+            "'extra' is not in",
+        ),
+        (
+            [
+                "invoice_id",
+                "org",
+                "month",
+                "subtotal",
+                "credits",
+                "taxes",
+                "currency",
+                "exchange_rate_to_usd",
+            ],
+            "'org_id' is missing",
+        ),
     ],
 )
 def test_a_header_that_differs_from_the_contract_names_the_file_and_the_column(header, named):

@@ -104,7 +104,9 @@ def test_an_unusable_astra_bundle_fails_without_the_token(
 
 def test_missing_astra_settings_are_named_without_echoing_the_token(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError) as missing:
-        CassandraSettings.astra_from_env(env={"ASTRA_DB_TOKEN": TOKEN}, cred_file=tmp_path / "none.env")
+        CassandraSettings.astra_from_env(
+            env={"ASTRA_DB_TOKEN": TOKEN}, cred_file=tmp_path / "none.env"
+        )
     assert "does not exist" in str(missing.value)
     with pytest.raises(ConfigurationError) as missing:
         CassandraSettings.astra_from_env(env={"ASTRA_DB_TOKEN": TOKEN})
@@ -113,7 +115,9 @@ def test_missing_astra_settings_are_named_without_echoing_the_token(tmp_path: Pa
 
 
 def test_the_cli_error_for_an_unreachable_cluster_carries_no_secret(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
@@ -121,7 +125,9 @@ def test_the_cli_error_for_an_unreachable_cluster_carries_no_secret(
     monkeypatch.setenv("CASSANDRA_CONTACT_POINTS", f"127.0.0.1:{closed_port()}")
     monkeypatch.setenv("CASSANDRA_USERNAME", "analyst")
     monkeypatch.setenv("CASSANDRA_PASSWORD", PASSWORD)
-    code = main(["--verbose", "query", "q3", "--org", "o", "--date", "2025-07-01", "--serving", "cassandra"])
+    code = main(
+        ["--verbose", "query", "q3", "--org", "o", "--date", "2025-07-01", "--serving", "cassandra"]
+    )
     captured = capsys.readouterr()
     assert code == 5
     assert "Cannot connect to Cassandra at 127.0.0.1:" in captured.err

@@ -162,9 +162,13 @@ def _schema_snapshot(session: object, keyspace: str) -> dict[str, object]:
             (keyspace,),
         )
     )
-    replication = execute(
-        "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = %s", (keyspace,)
-    ).one().replication
+    replication = (
+        execute(
+            "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = %s", (keyspace,)
+        )
+        .one()
+        .replication
+    )
     return {"tables": tables, "columns": columns, "replication": dict(replication)}
 
 
@@ -197,7 +201,9 @@ def test_the_schema_creates_the_query_tables_and_applying_it_twice_changes_nothi
 
 
 def test_finops_load_twice_gives_the_gold_rows_once_and_the_queries_match_the_parquet(
-    cassandra_node: CassandraNode, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    cassandra_node: CassandraNode,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from tests.test_serving_contract import GOLD
@@ -219,14 +225,19 @@ def test_finops_load_twice_gives_the_gold_rows_once_and_the_queries_match_the_pa
         orgs = sorted({row.org_id for row in gold})
         dates = sorted({row.usage_date for row in gold})
         for org in orgs:
-            assert store.daily_usage(org, dates[0], dates[-1]) == queries.daily_usage(gold, org, dates[0], dates[-1])
+            assert store.daily_usage(org, dates[0], dates[-1]) == queries.daily_usage(
+                gold, org, dates[0], dates[-1]
+            )
             assert store.top_services(org) == queries.top_services(gold, org)
             for day in dates[::5]:
                 assert store.org_day(org, day) == queries.org_day(gold, org, day)
     finally:
         store.close()
 
-    assert main(["query", "q2", "--org", orgs[0], "--serving", "cassandra", "--days", "7", "--json"]) == 0
+    assert (
+        main(["query", "q2", "--org", orgs[0], "--serving", "cassandra", "--days", "7", "--json"])
+        == 0
+    )
     expected = [
         {"service": c.service, "total_cost_usd": c.total_cost_usd}
         for c in queries.top_services(gold, orgs[0], days=7)

@@ -60,7 +60,10 @@ def build_gold(seed: int = 7, days: int = DAYS) -> list[GoldRow]:
                         quality_flags=(
                             {}
                             if rng.random() < 0.6
-                            else {"cost_negative_clamped": rng.randint(1, 9), "unit_imputed": rng.randint(1, 9)}
+                            else {
+                                "cost_negative_clamped": rng.randint(1, 9),
+                                "unit_imputed": rng.randint(1, 9),
+                            }
                         ),
                     )
                 )
@@ -99,7 +102,9 @@ STORE_KINDS = ["memory", "sqlite", pytest.param("cassandra", marks=pytest.mark.c
 
 
 @pytest.fixture(scope="module", params=STORE_KINDS)
-def loaded_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def loaded_store(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Any]:
     """A store of each kind holding GOLD (loaded once per module; tests only read it)."""
     stores = _store(request.param, request, tmp_path_factory.mktemp(request.param))
     store = next(stores)
@@ -116,7 +121,9 @@ def empty_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]
 def test_the_gold_set_has_the_shapes_the_contract_needs() -> None:
     assert len({row.org_id for row in GOLD}) == len(ORGS)
     assert len({row.usage_date for row in GOLD}) == DAYS
-    assert any(row.carbon_kg is None for row in GOLD) and any(row.genai_tokens is None for row in GOLD)
+    assert any(row.carbon_kg is None for row in GOLD) and any(
+        row.genai_tokens is None for row in GOLD
+    )
     zero = [row for row in GOLD if row.requests == 0]
     assert zero and all(row.cost_per_request_usd is None for row in zero)
     assert any(row.quality_flags for row in GOLD) and any(not row.quality_flags for row in GOLD)
@@ -194,15 +201,22 @@ def test_upserting_the_same_rows_twice_keeps_one_row_per_key(empty_store: Any) -
     assert empty_store.upsert(iter(GOLD)) == len(GOLD)
     assert empty_store.row_count() == len(GOLD)
     for org in ORGS:
-        assert empty_store.daily_usage(org, FIRST_DAY, LATEST) == queries.daily_usage(GOLD, org, FIRST_DAY, LATEST)
+        assert empty_store.daily_usage(org, FIRST_DAY, LATEST) == queries.daily_usage(
+            GOLD, org, FIRST_DAY, LATEST
+        )
 
 
 def test_upserting_a_changed_row_replaces_it(empty_store: Any) -> None:
     empty_store.upsert(GOLD)
     original = next(row for row in GOLD if row.carbon_kg is not None and row.quality_flags)
     changed = attrs.evolve(
-        original, daily_cost_usd=original.daily_cost_usd + 1000.25, carbon_kg=None,
-        genai_tokens=42, quality_flags={}, requests=0.0, cost_per_request_usd=None,
+        original,
+        daily_cost_usd=original.daily_cost_usd + 1000.25,
+        carbon_kg=None,
+        genai_tokens=42,
+        quality_flags={},
+        requests=0.0,
+        cost_per_request_usd=None,
     )
     assert empty_store.upsert([changed]) == 1
     assert empty_store.row_count() == len(GOLD)

@@ -32,7 +32,11 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
 
 def gold_json(rows: list) -> list[dict]:
     return [
-        {**row.as_dict(), "usage_date": row.usage_date.isoformat(), "quality_flags": dict(row.quality_flags)}
+        {
+            **row.as_dict(),
+            "usage_date": row.usage_date.isoformat(),
+            "quality_flags": dict(row.quality_flags),
+        }
         for row in rows
     ]
 
@@ -81,26 +85,77 @@ def test_finops_query_json_answers_equal_the_reference_on_the_parquet_rows(
     org = ORGS[1]
     first = min(row.usage_date for row in gold)
 
-    code, out, _ = run(["query", "q1", "--org", org, "--from", first.isoformat(), "--to", LATEST.isoformat(), "--json", *lake], capsys)
+    code, out, _ = run(
+        [
+            "query",
+            "q1",
+            "--org",
+            org,
+            "--from",
+            first.isoformat(),
+            "--to",
+            LATEST.isoformat(),
+            "--json",
+            *lake,
+        ],
+        capsys,
+    )
     assert code == 0
     expected_q1 = gold_json(queries.daily_usage(gold, org, first, LATEST))
     assert json.loads(out) == expected_q1 and len(expected_q1) > 50
 
-    code, out, _ = run(["query", "q1", "--org", org, "--service", "compute", "--from", first.isoformat(), "--to", LATEST.isoformat(), "--json", *lake], capsys)
+    code, out, _ = run(
+        [
+            "query",
+            "q1",
+            "--org",
+            org,
+            "--service",
+            "compute",
+            "--from",
+            first.isoformat(),
+            "--to",
+            LATEST.isoformat(),
+            "--json",
+            *lake,
+        ],
+        capsys,
+    )
     assert json.loads(out) == gold_json(queries.daily_usage(gold, org, first, LATEST, "compute"))
 
     code, out, _ = run(["query", "q2", "--org", org, "--json", *lake], capsys)
-    expected_q2 = [{"service": c.service, "total_cost_usd": c.total_cost_usd} for c in queries.top_services(gold, org)]
+    expected_q2 = [
+        {"service": c.service, "total_cost_usd": c.total_cost_usd}
+        for c in queries.top_services(gold, org)
+    ]
     assert json.loads(out) == expected_q2 and len(expected_q2) == 5
 
     as_of = LATEST - dt.timedelta(days=6)
-    code, out, _ = run(["query", "q2", "--org", org, "--days", "3", "--as-of", as_of.isoformat(), "--limit", "2", "--json", *lake], capsys)
+    code, out, _ = run(
+        [
+            "query",
+            "q2",
+            "--org",
+            org,
+            "--days",
+            "3",
+            "--as-of",
+            as_of.isoformat(),
+            "--limit",
+            "2",
+            "--json",
+            *lake,
+        ],
+        capsys,
+    )
     assert json.loads(out) == [
         {"service": c.service, "total_cost_usd": c.total_cost_usd}
         for c in queries.top_services(gold, org, days=3, as_of=as_of, limit=2)
     ]
 
-    code, out, _ = run(["query", "q3", "--org", org, "--date", LATEST.isoformat(), "--json", *lake], capsys)
+    code, out, _ = run(
+        ["query", "q3", "--org", org, "--date", LATEST.isoformat(), "--json", *lake], capsys
+    )
     expected_q3 = gold_json(queries.org_day(gold, org, LATEST))
     assert json.loads(out) == expected_q3 and len(expected_q3) >= 2
 
@@ -109,7 +164,9 @@ def test_finops_query_prints_an_aligned_table_by_default(
     gold_lake: LakeLayout, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run(["load", "--lake", str(gold_lake.root)], capsys)
-    code, out, _ = run(["query", "q2", "--org", ORGS[0], "--limit", "3", "--lake", str(gold_lake.root)], capsys)
+    code, out, _ = run(
+        ["query", "q2", "--org", ORGS[0], "--limit", "3", "--lake", str(gold_lake.root)], capsys
+    )
     assert code == 0
     lines = out.splitlines()
     assert lines[0].split() == ["service", "total_cost_usd"]
@@ -123,7 +180,9 @@ def test_finops_query_prints_an_aligned_table_by_default(
 def test_querying_before_loading_says_to_run_finops_load(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, err = run(["query", "q3", "--org", ORGS[0], "--date", "2025-07-01", "--lake", str(tmp_path)], capsys)
+    code, out, err = run(
+        ["query", "q3", "--org", ORGS[0], "--date", "2025-07-01", "--lake", str(tmp_path)], capsys
+    )
     assert code == 5 and out == ""
     assert "run `finops load` first" in err
     assert not (tmp_path / "serving").exists()  # a query never creates the store

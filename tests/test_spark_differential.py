@@ -28,7 +28,9 @@ from tests.strategies import landing_zones, write_landing
 
 pytestmark = pytest.mark.spark
 
-RUN = RunContext(run_id="differential", started_at=dt.datetime(2025, 9, 1, 12, 0, tzinfo=dt.timezone.utc))
+RUN = RunContext(
+    run_id="differential", started_at=dt.datetime(2025, 9, 1, 12, 0, tzinfo=dt.timezone.utc)
+)
 GENERATED = ("run_id", "ingest_ts")  # provenance stamped by the run, not data
 
 
@@ -40,7 +42,9 @@ class SilentProgress:
     def stage_finished(self, result: StageResult) -> None: ...
 
 
-def run_both(landing: Path, root: Path, spark_engine: Any) -> dict[str, tuple[Path, list[StageResult]]]:
+def run_both(
+    landing: Path, root: Path, spark_engine: Any
+) -> dict[str, tuple[Path, list[StageResult]]]:
     """Copy `landing` into two lakes and run the batch layer with each engine."""
     results = {}
     for name, engine in (("memory", MemoryEngine()), ("spark", spark_engine)):
@@ -62,7 +66,11 @@ def _same(a: Any, b: Any) -> bool:
 
 def _sort_key(row: Mapping[str, Any]) -> str:
     """Order rows by everything but floats (which may differ in the last bits)."""
-    return repr(sorted((k, v) for k, v in row.items() if not isinstance(v, float) and not isinstance(v, dict)))
+    return repr(
+        sorted(
+            (k, v) for k, v in row.items() if not isinstance(v, float) and not isinstance(v, dict)
+        )
+    )
 
 
 def table(lake: Path, layer: str, name: str) -> list[dict[str, Any]]:
@@ -73,7 +81,9 @@ def table(lake: Path, layer: str, name: str) -> list[dict[str, Any]]:
 
 def assert_same_table(memory: Path, spark: Path, layer: str, name: str) -> None:
     expected, got = table(memory, layer, name), table(spark, layer, name)
-    assert len(got) == len(expected), f"{layer}/{name}: spark {len(got)} rows, memory {len(expected)}"
+    assert len(got) == len(expected), (
+        f"{layer}/{name}: spark {len(got)} rows, memory {len(expected)}"
+    )
     for want, have in zip(expected, got, strict=True):
         assert _same(want, have), f"{layer}/{name} differs:\n memory {want}\n spark  {have}"
 
@@ -81,7 +91,11 @@ def assert_same_table(memory: Path, spark: Path, layer: str, name: str) -> None:
 def assert_same_lakes(results: dict[str, tuple[Path, list[StageResult]]]) -> None:
     memory, memory_stages = results["memory"]
     spark, spark_stages = results["spark"]
-    for layer, name in (("silver", SILVER_EVENTS), ("quarantine", QUARANTINE_EVENTS), ("gold", GOLD_DAILY)):
+    for layer, name in (
+        ("silver", SILVER_EVENTS),
+        ("quarantine", QUARANTINE_EVENTS),
+        ("gold", GOLD_DAILY),
+    ):
         assert_same_table(memory, spark, layer, name)
     for contract in MASTER_SOURCES:
         assert_same_table(memory, spark, "bronze", contract.name)
@@ -108,9 +122,15 @@ def spark_engine(spark: Any) -> Any:
     return SparkEngine(spark=spark)
 
 
-@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=5,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(landing=landing_zones(max_files=3, max_lines=25))
-def test_generated_landing_zones_give_the_same_lake_in_both_engines(landing: dict[str, bytes], spark_engine: Any) -> None:
+def test_generated_landing_zones_give_the_same_lake_in_both_engines(
+    landing: dict[str, bytes], spark_engine: Any
+) -> None:
     with tempfile.TemporaryDirectory(prefix="finops-diff-") as folder:
         root = Path(folder)
         write_landing(landing, root / "landing")
@@ -118,11 +138,18 @@ def test_generated_landing_zones_give_the_same_lake_in_both_engines(landing: dic
 
 
 @pytest.mark.slow
-def test_a_dirty_generated_landing_gives_the_same_lake_in_both_engines(tmp_path: Path, spark_engine: Any) -> None:
+def test_a_dirty_generated_landing_gives_the_same_lake_in_both_engines(
+    tmp_path: Path, spark_engine: Any
+) -> None:
     from entrypoints.cli import main
 
     source = tmp_path / "generated"
-    assert main(["generate", "--lake", str(source), "--seed", "3", "--scale", "0.05", "--dirty", "0.02"]) == 0
+    assert (
+        main(
+            ["generate", "--lake", str(source), "--seed", "3", "--scale", "0.05", "--dirty", "0.02"]
+        )
+        == 0
+    )
     results = run_both(source / "landing", tmp_path / "lakes", spark_engine)
     assert_same_lakes(results)
     counts = usecases.merged_counts(results["spark"][1])
@@ -131,7 +158,9 @@ def test_a_dirty_generated_landing_gives_the_same_lake_in_both_engines(tmp_path:
 
 
 @pytest.mark.slow
-def test_the_real_dataset_gives_the_same_lake_in_both_engines(real_landing: Path, tmp_path: Path, spark_engine: Any) -> None:
+def test_the_real_dataset_gives_the_same_lake_in_both_engines(
+    real_landing: Path, tmp_path: Path, spark_engine: Any
+) -> None:
     results = run_both(real_landing, tmp_path, spark_engine)
     assert_same_lakes(results)
     counts = usecases.merged_counts(results["spark"][1])

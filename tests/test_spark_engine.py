@@ -74,7 +74,9 @@ TRICKY_LINES: tuple[bytes, ...] = (
 )
 
 
-def _core_parse(lines: list[tuple[str, bytes]]) -> tuple[list[tuple[Any, ...]], list[tuple[str, str]]]:
+def _core_parse(
+    lines: list[tuple[str, bytes]],
+) -> tuple[list[tuple[Any, ...]], list[tuple[str, str]]]:
     bronze, malformed, seen = [], [], {}  # type: ignore[var-annotated]
     for source_file, raw in lines:
         text, valid = decode_line(raw[:-1] if raw.endswith(b"\r") else raw)
@@ -96,16 +98,27 @@ def test_parse_event_lines_reads_every_line_as_the_core_does(spark: Any, tmp_pat
     (tmp_path / "b.jsonl").write_bytes(b"not json\n" + TRICKY_LINES[0])  # no final newline
     bronze, malformed = parse_event_lines(landing_lines(spark, sorted(tmp_path.glob("*.jsonl"))))
     got_bronze = sorted(
-        (tuple(row[name] for name in (*EVENT_FIELDS, "raw", "source_file")) for row in bronze.collect()), key=repr
+        (
+            tuple(row[name] for name in (*EVENT_FIELDS, "raw", "source_file"))
+            for row in bronze.collect()
+        ),
+        key=repr,
     )
     got_malformed = sorted((row.quarantine_key, row.raw_record) for row in malformed.collect())
-    lines = [("a.jsonl", line) for line in TRICKY_LINES] + [("b.jsonl", b"not json"), ("b.jsonl", TRICKY_LINES[0])]
+    lines = [("a.jsonl", line) for line in TRICKY_LINES] + [
+        ("b.jsonl", b"not json"),
+        ("b.jsonl", TRICKY_LINES[0]),
+    ]
     want_bronze, want_malformed = _core_parse(lines)
     assert got_bronze == want_bronze
     assert got_malformed == want_malformed
     assert {row.reasons[0] for row in malformed.collect()} == {catalogue.MALFORMED_RECORD}
     numbers = {row.event_id: row for row in bronze.collect()}["e1"]
-    assert (numbers.value, numbers.cost_usd_increment, numbers.carbon_kg) == ("8.9e-05", "95.0", "-0.0")
+    assert (numbers.value, numbers.cost_usd_increment, numbers.carbon_kg) == (
+        "8.9e-05",
+        "95.0",
+        "-0.0",
+    )
 
 
 def test_landing_lines_split_like_the_core(spark: Any, tmp_path: Path) -> None:
@@ -114,19 +127,36 @@ def test_landing_lines_split_like_the_core(spark: Any, tmp_path: Path) -> None:
     content = b"one\r\n\ntwo\rstill two\n\n"
     (tmp_path / "f.jsonl").write_bytes(content)
     got = [row.raw for row in landing_lines(spark, [tmp_path / "f.jsonl"]).collect()]
-    assert len(got) == len(split_lines(content))  # blank lines count, the final empty piece does not
+    assert len(got) == len(
+        split_lines(content)
+    )  # blank lines count, the final empty piece does not
 
 
-@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=3,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(records=st.lists(raw_events(), min_size=20, max_size=40))
-def test_compiled_rules_agree_with_the_pure_interpreter(spark: Any, records: list[dict[str, Any]]) -> None:
+def test_compiled_rules_agree_with_the_pure_interpreter(
+    spark: Any, records: list[dict[str, Any]]
+) -> None:
 
     from adapters.spark.rules_compiler import rule_ids, violated
 
     refs = {
-        catalogue.ORGS.name: {org: {"org_name": "n", "industry": None, "plan_tier": "pro"} for org in ("org_aaaa0001", "org_bbbb0002", "org_cccc0003")},
+        catalogue.ORGS.name: {
+            org: {"org_name": "n", "industry": None, "plan_tier": "pro"}
+            for org in ("org_aaaa0001", "org_bbbb0002", "org_cccc0003")
+        },
         catalogue.RESOURCES.name: {
-            res: {"org_id": org, "service": service, "region": region, "created_at": created, "state": "running"}
+            res: {
+                "org_id": org,
+                "service": service,
+                "region": region,
+                "created_at": created,
+                "state": "running",
+            }
             for res, (org, service, region, created) in RESOURCES.items()
         },
     }
@@ -158,13 +188,19 @@ def test_the_session_computes_in_utc(spark: Any) -> None:
     from adapters.spark.rules_compiler import parse_timestamp
 
     assert spark.conf.get("spark.sql.session.timeZone") == "UTC"
-    row = spark.createDataFrame([("2025-07-03T23:59:00Z",)], "ts string").select(
-        F.to_date(parse_timestamp("ts")).alias("day"), parse_timestamp("ts").alias("instant")
-    ).first()
+    row = (
+        spark.createDataFrame([("2025-07-03T23:59:00Z",)], "ts string")
+        .select(
+            F.to_date(parse_timestamp("ts")).alias("day"), parse_timestamp("ts").alias("instant")
+        )
+        .first()
+    )
     assert row.day == dt.date(2025, 7, 3)
 
 
-def test_a_header_mismatch_stops_the_run_naming_file_and_column_and_writes_nothing(spark: Any, tmp_path: Path) -> None:
+def test_a_header_mismatch_stops_the_run_naming_file_and_column_and_writes_nothing(
+    spark: Any, tmp_path: Path
+) -> None:
     from adapters.spark.engine import SparkEngine
 
     landing = master_csvs()
@@ -185,16 +221,24 @@ def test_tags_json_rows_all_survive_with_their_commas(spark: Any, real_lake: Pat
     engine.bronze_masters(layout, RUN)
     with (real_lake / "landing" / "resources.csv").open(newline="") as handle:
         expected = {row["resource_id"]: row["tags_json"] or None for row in csv.DictReader(handle)}
-    bronze = {row["resource_id"]: row["tags_json"] for row in ParquetLake(layout).read_table("bronze", "resources")}
+    bronze = {
+        row["resource_id"]: row["tags_json"]
+        for row in ParquetLake(layout).read_table("bronze", "resources")
+    }
     assert bronze == expected
     assert sum(1 for tags in bronze.values() if tags and "," in tags) == 211  # lists of 2-3 tags
     engine.silver(layout, RUN)
-    silver = {row["resource_id"]: row["tags"] for row in ParquetLake(layout).read_table("silver", "resources")}
+    silver = {
+        row["resource_id"]: row["tags"]
+        for row in ParquetLake(layout).read_table("silver", "resources")
+    }
     assert silver == {key: (json.loads(tags) if tags else None) for key, tags in expected.items()}
 
 
 @pytest.mark.slow
-def test_a_rerun_of_finops_batch_leaves_gold_and_quarantine_unchanged(spark: Any, real_lake: Path) -> None:
+def test_a_rerun_of_finops_batch_leaves_gold_and_quarantine_unchanged(
+    spark: Any, real_lake: Path
+) -> None:
     assert main(["batch", "--engine", "spark", "--lake", str(real_lake)]) == 0
     lake = ParquetLake(LakeLayout(real_lake))
     quarantine = lake.read_table("quarantine", QUARANTINE_EVENTS)
@@ -205,9 +249,13 @@ def test_a_rerun_of_finops_batch_leaves_gold_and_quarantine_unchanged(spark: Any
     assert main(["batch", "--engine", "spark", "--lake", str(real_lake)]) == 0
     again = lake.read_table("quarantine", QUARANTINE_EVENTS)
     assert len(again) == len(quarantine)
-    assert sorted(row["quarantine_key"] for row in again) == sorted(row["quarantine_key"] for row in quarantine)
+    assert sorted(row["quarantine_key"] for row in again) == sorted(
+        row["quarantine_key"] for row in quarantine
+    )
     assert sorted(lake.read_table("gold", GOLD_DAILY), key=repr) == gold
-    assert spark.range(2).count() == 2  # the CLI borrowed the test run's session and left it running
+    assert (
+        spark.range(2).count() == 2
+    )  # the CLI borrowed the test run's session and left it running
 
 
 # ---- a standalone cluster -----------------------------------------------------------------------
@@ -238,24 +286,58 @@ def standalone_cluster(tmp_path: Path) -> Iterator[str]:
 
     spark_home = Path(pyspark.__file__).parent
     spark_class = spark_home / "bin" / "spark-class"
-    env = {**os.environ, "SPARK_HOME": str(spark_home), "SPARK_LOCAL_IP": "127.0.0.1",
-           "SPARK_WORKER_DIR": str(tmp_path / "worker"), "PYSPARK_PYTHON": sys.executable}
+    env = {
+        **os.environ,
+        "SPARK_HOME": str(spark_home),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "SPARK_WORKER_DIR": str(tmp_path / "worker"),
+        "PYSPARK_PYTHON": sys.executable,
+    }
     port = _free_port()
     url = f"spark://127.0.0.1:{port}"
     processes: list[subprocess.Popen[bytes]] = []
     logs = [open(tmp_path / name, "wb") for name in ("master.log", "worker.log")]  # noqa: SIM115
     try:
-        processes.append(subprocess.Popen(
-            [str(spark_class), "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
-             "--port", str(port), "--webui-port", "0"],
-            stdout=logs[0], stderr=subprocess.STDOUT, env=env, start_new_session=True,
-        ))
+        processes.append(
+            subprocess.Popen(
+                [
+                    str(spark_class),
+                    "org.apache.spark.deploy.master.Master",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--webui-port",
+                    "0",
+                ],
+                stdout=logs[0],
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+        )
         _wait_for_port(port, processes[0], 120)
-        processes.append(subprocess.Popen(
-            [str(spark_class), "org.apache.spark.deploy.worker.Worker", url, "--cores", "1",
-             "--memory", "1g", "--host", "127.0.0.1", "--webui-port", "0"],
-            stdout=logs[1], stderr=subprocess.STDOUT, env=env, start_new_session=True,
-        ))
+        processes.append(
+            subprocess.Popen(
+                [
+                    str(spark_class),
+                    "org.apache.spark.deploy.worker.Worker",
+                    url,
+                    "--cores",
+                    "1",
+                    "--memory",
+                    "1g",
+                    "--host",
+                    "127.0.0.1",
+                    "--webui-port",
+                    "0",
+                ],
+                stdout=logs[1],
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+        )
         yield url
     finally:
         for process in reversed(processes):
@@ -285,26 +367,54 @@ def test_finops_batch_runs_on_a_standalone_cluster(standalone_cluster: str, tmp_
     # A separate process: this test run's own session is local, a driver has one master.
     env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable}
     done = subprocess.run(
-        [sys.executable, "-m", "entrypoints.cli", "batch", "--engine", "spark", "--master", standalone_cluster,
-         "--lake", str(lakes["cluster"])],
-        env=env, capture_output=True, timeout=900, check=False,
+        [
+            sys.executable,
+            "-m",
+            "entrypoints.cli",
+            "batch",
+            "--engine",
+            "spark",
+            "--master",
+            standalone_cluster,
+            "--lake",
+            str(lakes["cluster"]),
+        ],
+        env=env,
+        capture_output=True,
+        timeout=900,
+        check=False,
     )
     assert done.returncode == 0, done.stderr.decode()[-3000:]
-    for layer, name in (("silver", SILVER_EVENTS), ("quarantine", QUARANTINE_EVENTS), ("gold", GOLD_DAILY)):
+    for layer, name in (
+        ("silver", SILVER_EVENTS),
+        ("quarantine", QUARANTINE_EVENTS),
+        ("gold", GOLD_DAILY),
+    ):
         assert_same_table(lakes["memory"], lakes["cluster"], layer, name)
-    assert len(ParquetLake(LakeLayout(lakes["cluster"])).read_table("quarantine", QUARANTINE_EVENTS)) >= 1
+    assert (
+        len(ParquetLake(LakeLayout(lakes["cluster"])).read_table("quarantine", QUARANTINE_EVENTS))
+        >= 1
+    )
 
 
 def _sample_events() -> list[dict[str, Any]]:
     """A fixed handful of events over the strategies' masters (no Hypothesis: one cluster run)."""
     events = []
     for index, (resource, (org, service, region, _)) in enumerate(sorted(RESOURCES.items()) * 4):
-        events.append({
-            "event_id": f"evt_cluster{index:05d}", "timestamp": f"2025-07-{18 + index % 3:02d}T10:{index:02d}:00Z",
-            "org_id": org, "resource_id": resource, "service": service, "region": region,
-            "metric": ("requests", "cpu_hours", "storage_gb_hours")[index % 3], "value": 1.5 * index,
-            "unit": None if index % 5 == 0 else ("count", "hours", "gb_hours")[index % 3],
-            "cost_usd_increment": [0.25, -0.005, -3.0, 1e-05][index % 4], "schema_version": 2, "carbon_kg": 8.9e-05,
-        })
+        events.append(
+            {
+                "event_id": f"evt_cluster{index:05d}",
+                "timestamp": f"2025-07-{18 + index % 3:02d}T10:{index:02d}:00Z",
+                "org_id": org,
+                "resource_id": resource,
+                "service": service,
+                "region": region,
+                "metric": ("requests", "cpu_hours", "storage_gb_hours")[index % 3],
+                "value": 1.5 * index,
+                "unit": None if index % 5 == 0 else ("count", "hours", "gb_hours")[index % 3],
+                "cost_usd_increment": [0.25, -0.005, -3.0, 1e-05][index % 4],
+                "schema_version": 2,
+                "carbon_kg": 8.9e-05,
+            }
+        )
     return events
-

@@ -38,17 +38,23 @@ def streamed_lake(spark, dirty_landing, tmp_path_factory: pytest.TempPathFactory
     lake = tmp_path_factory.mktemp("streamed")
     shutil.copytree(landing, lake / "landing")
     run = RunContext("stream-test", dt.datetime.now(dt.timezone.utc))
-    result = BronzeStream(spark, LakeLayout(lake), parse_event_lines).run(run, StreamOptions(once=True, max_files=2))
+    result = BronzeStream(spark, LakeLayout(lake), parse_event_lines).run(
+        run, StreamOptions(once=True, max_files=2)
+    )
     return lake, result
 
 
 def _landing_lines(landing: Path) -> int:
     from finops_core.events import split_lines
 
-    return sum(len(split_lines(p.read_bytes())) for p in (landing / "usage_events_stream").glob("*.jsonl"))
+    return sum(
+        len(split_lines(p.read_bytes())) for p in (landing / "usage_events_stream").glob("*.jsonl")
+    )
 
 
-def test_on_a_dirty_landing_bronze_plus_malformed_plus_dropped_duplicates_is_every_landing_line(dirty_landing, streamed_lake) -> None:
+def test_on_a_dirty_landing_bronze_plus_malformed_plus_dropped_duplicates_is_every_landing_line(
+    dirty_landing, streamed_lake
+) -> None:
     landing, injected = dirty_landing
     lake, result = streamed_lake
     expected = injected["expected"]
@@ -65,11 +71,19 @@ def test_on_a_dirty_landing_bronze_plus_malformed_plus_dropped_duplicates_is_eve
     assert len(bronze) + len(quarantine) + totals["duplicates"] == lines
     assert len({row["event_id"] for row in bronze}) == len(bronze)
     assert {tuple(row["reasons"]) for row in quarantine} == {("malformed_record",)}
-    assert sum("\ufffd" in str(row["raw_record"]) for row in quarantine) == injected["counts"]["invalid_utf8"]
-    assert sum(str(row["raw_record"]).startswith("<<corrupted record") for row in quarantine) == injected["counts"]["not_json"]
+    assert (
+        sum("\ufffd" in str(row["raw_record"]) for row in quarantine)
+        == injected["counts"]["invalid_utf8"]
+    )
+    assert (
+        sum(str(row["raw_record"]).startswith("<<corrupted record") for row in quarantine)
+        == injected["counts"]["not_json"]
+    )
 
 
-def test_after_the_stream_the_batch_layer_gives_the_same_gold_as_the_backfill_path(spark, dirty_landing, streamed_lake, tmp_path: Path) -> None:
+def test_after_the_stream_the_batch_layer_gives_the_same_gold_as_the_backfill_path(
+    spark, dirty_landing, streamed_lake, tmp_path: Path
+) -> None:
     from adapters.console import SilentProgress
     from adapters.spark.engine import SparkEngine
     from finops_core import usecases
@@ -86,7 +100,9 @@ def test_after_the_stream_the_batch_layer_gives_the_same_gold_as_the_backfill_pa
     after_stream = usecases.run_batch(engine, LakeLayout(streamed), run, SilentProgress())
     backfill = usecases.run_batch(engine, LakeLayout(backfilled), run, SilentProgress())
 
-    assert [r.stage for r in after_stream if r.skipped] == ["bronze_events"]  # the stream's bronze is used
+    assert [r.stage for r in after_stream if r.skipped] == [
+        "bronze_events"
+    ]  # the stream's bronze is used
     assert [r.stage for r in backfill if r.skipped] == []
     gold_stream = list(engine.read_gold(LakeLayout(streamed)))
     gold_backfill = list(engine.read_gold(LakeLayout(backfilled)))
@@ -95,7 +111,9 @@ def test_after_the_stream_the_batch_layer_gives_the_same_gold_as_the_backfill_pa
         assert _gold_key(left) == _gold_key(right)
         for name, value in _gold_measures(left).items():
             other = _gold_measures(right)[name]
-            assert (value is None and other is None) or math.isclose(value, other, rel_tol=1e-12, abs_tol=1e-9), name
+            assert (value is None and other is None) or math.isclose(
+                value, other, rel_tol=1e-12, abs_tol=1e-9
+            ), name
     silver_stream = {s.stage: s.counts for s in after_stream}["silver"]
     silver_backfill = {s.stage: s.counts for s in backfill}["silver"]
     assert silver_stream["silver_rows"] == silver_backfill["silver_rows"]
@@ -112,5 +130,14 @@ def _gold_key(row: object) -> tuple[object, ...]:
 
 
 def _gold_measures(row: object) -> dict[str, float | None]:
-    fields = ("daily_cost_usd", "requests", "cpu_hours", "storage_gb_hours", "genai_tokens", "carbon_kg", "event_count", "cost_per_request_usd")
+    fields = (
+        "daily_cost_usd",
+        "requests",
+        "cpu_hours",
+        "storage_gb_hours",
+        "genai_tokens",
+        "carbon_kg",
+        "event_count",
+        "cost_per_request_usd",
+    )
     return {name: getattr(row, name) for name in fields}

@@ -34,7 +34,9 @@ def tiny_landing(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, suppor
 
 
 @pytest.fixture
-def tiny_lake(tiny_landing: tuple[Path, support.TinyLanding], tmp_path: Path) -> tuple[Path, support.TinyLanding]:
+def tiny_lake(
+    tiny_landing: tuple[Path, support.TinyLanding], tmp_path: Path
+) -> tuple[Path, support.TinyLanding]:
     landing, expected = tiny_landing
     lake = tmp_path / "lake"
     shutil.copytree(landing, lake / "landing")
@@ -60,7 +62,9 @@ def _assert_exactly_once(lake: Path, expected: support.TinyLanding) -> None:
 # ---- in process (the shared session) ------------------------------------------------------------
 
 
-def test_a_replayed_micro_batch_replaces_its_output_instead_of_adding_to_it(spark, tiny_lake) -> None:
+def test_a_replayed_micro_batch_replaces_its_output_instead_of_adding_to_it(
+    spark, tiny_lake
+) -> None:
     from pyspark.sql import functions as F
 
     from adapters.spark.events import parse_event_lines
@@ -74,14 +78,19 @@ def test_a_replayed_micro_batch_replaces_its_output_instead_of_adding_to_it(spar
         .select(F.col("value").alias("raw"), F.col("_metadata.file_name").alias("source_file"))
         .withColumn("ingest_ts", F.current_timestamp())
     )
-    writer = BronzeBatchWriter(StreamPaths(LakeLayout(lake)), _run_context("replay"), parse_event_lines)
+    writer = BronzeBatchWriter(
+        StreamPaths(LakeLayout(lake)), _run_context("replay"), parse_event_lines
+    )
 
     first = writer.write_batch(lines, 0)
     files_after_first = sorted(p.name for p in (lake / "bronze").rglob("*.parquet"))
     second = writer.write_batch(lines, 0)  # the same batch id again, as after a crash
 
     assert (second.landing_lines, second.bronze_rows, second.duplicates, second.malformed) == (
-        first.landing_lines, first.bronze_rows, first.duplicates, first.malformed,
+        first.landing_lines,
+        first.bronze_rows,
+        first.duplicates,
+        first.malformed,
     )
     assert first.landing_lines == expected.lines
     assert first.bronze_rows == len(expected.event_ids)
@@ -105,7 +114,10 @@ def test_a_rerun_on_the_same_checkpoint_adds_nothing(spark, tiny_lake) -> None:
 
     assert first.totals["batches"] == 3  # 30 files, 12 per micro-batch
     assert first.totals["landing_lines"] == expected.lines
-    assert first.totals["bronze_rows"] + first.totals["duplicates"] + first.totals["malformed"] == expected.lines
+    assert (
+        first.totals["bronze_rows"] + first.totals["duplicates"] + first.totals["malformed"]
+        == expected.lines
+    )
     assert second.totals["landing_lines"] == 0 and second.totals["bronze_rows"] == 0
     assert sorted(str(p) for p in (lake / "bronze").rglob("*.parquet")) == bronze_files
     _assert_exactly_once(lake, expected)
@@ -115,7 +127,11 @@ def test_a_stop_request_refuses_to_write_a_batch_that_has_not_started() -> None:
     from adapters.spark.stream_sink import BronzeBatchWriter, StopRequested, StreamPaths
     from finops_core.lake import LakeLayout
 
-    writer = BronzeBatchWriter(StreamPaths(LakeLayout(Path("/nonexistent"))), _run_context("gate"), lambda lines: (lines, lines))
+    writer = BronzeBatchWriter(
+        StreamPaths(LakeLayout(Path("/nonexistent"))),
+        _run_context("gate"),
+        lambda lines: (lines, lines),
+    )
     writer.close_gate()
     with pytest.raises(StopRequested):
         writer(None, 3)  # type: ignore[arg-type]
@@ -126,12 +142,16 @@ def test_a_stop_request_refuses_to_write_a_batch_that_has_not_started() -> None:
 
 
 @pytest.mark.slow
-def test_a_stream_killed_after_several_batches_then_restarted_writes_every_event_exactly_once(tiny_lake) -> None:
+def test_a_stream_killed_after_several_batches_then_restarted_writes_every_event_exactly_once(
+    tiny_lake,
+) -> None:
     lake, expected = tiny_lake
     checkpoint = lake / support.CHECKPOINT
     kills = []
     for folder, batch_id in CRASH_POINTS:
-        marker = checkpoint / folder / (f"{batch_id}.json" if folder == "batches" else str(batch_id))
+        marker = (
+            checkpoint / folder / (f"{batch_id}.json" if folder == "batches" else str(batch_id))
+        )
         process = support.start_stream(lake, "--once", "--max-files", str(FILES_PER_BATCH))
         support.wait_for(marker.exists, timeout=600, what=f"{folder}/{batch_id}", process=process)
         support.kill_group(process, signal.SIGKILL)
@@ -141,27 +161,40 @@ def test_a_stream_killed_after_several_batches_then_restarted_writes_every_event
 
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert support.committed_batches(lake) == 6
-    assert [committed for _, _, committed in kills] == sorted(committed for _, _, committed in kills)
+    assert [committed for _, _, committed in kills] == sorted(
+        committed for _, _, committed in kills
+    )
     _assert_exactly_once(lake, expected)
     records = support.batch_records(lake)
     assert sorted(records) == list(range(6))
     assert sum(int(r["landing_lines"]) for r in records.values()) == expected.lines  # type: ignore[call-overload]
     assert sum(int(r["duplicates"]) for r in records.values()) == expected.duplicate_copies  # type: ignore[call-overload]
-    leftovers = list((checkpoint / "staging").glob("*")) if (checkpoint / "staging").exists() else []
+    leftovers = (
+        list((checkpoint / "staging").glob("*")) if (checkpoint / "staging").exists() else []
+    )
     assert leftovers == []
 
 
 @pytest.mark.slow
-def test_files_dropped_while_the_stream_runs_reach_bronze_within_two_triggers_and_sigterm_stops_it_cleanly(tiny_lake) -> None:
+def test_files_dropped_while_the_stream_runs_reach_bronze_within_two_triggers_and_sigterm_stops_it_cleanly(
+    tiny_lake,
+) -> None:
     lake, expected = tiny_lake
     directory = lake / "landing" / "usage_events_stream"
-    late_files = {name: (directory / name).read_bytes() for name in sorted(os.listdir(directory))[-3:]}
+    late_files = {
+        name: (directory / name).read_bytes() for name in sorted(os.listdir(directory))[-3:]
+    }
     for name in late_files:
         (directory / name).unlink()
 
     process = support.start_stream(lake, "--continuous", "--trigger", "1")
     try:
-        support.wait_for(lambda: support.batch_records(lake) != {}, timeout=600, what="the first batch", process=process)
+        support.wait_for(
+            lambda: support.batch_records(lake) != {},
+            timeout=600,
+            what="the first batch",
+            process=process,
+        )
         last_before = max(support.batch_records(lake))
         dropped_at = time.monotonic()
         for name, content in late_files.items():
@@ -183,7 +216,11 @@ def test_files_dropped_while_the_stream_runs_reach_bronze_within_two_triggers_an
 
     assert process.returncode == 0, stderr[-3000:]
     records = support.batch_records(lake)
-    picked_up_by = [batch for batch, record in records.items() if batch > last_before and record["landing_lines"]]
+    picked_up_by = [
+        batch
+        for batch, record in records.items()
+        if batch > last_before and record["landing_lines"]
+    ]
     assert picked_up_by and max(picked_up_by) <= last_before + 2, (records, seconds)
     _assert_exactly_once(lake, expected)
     totals = support.totals_line(stdout)
@@ -197,5 +234,6 @@ def test_files_dropped_while_the_stream_runs_reach_bronze_within_two_triggers_an
     assert "micro-batch" in stderr  # the signal was acknowledged
     # A stop never leaves half a batch behind: every batch record's rows are in bronze.
     assert Counter(row["source_file"] for row in support.bronze_rows(lake)).total() == sum(
-        int(r["bronze_rows"]) for r in records.values()  # type: ignore[call-overload]
+        int(r["bronze_rows"])
+        for r in records.values()  # type: ignore[call-overload]
     )

@@ -96,7 +96,20 @@ def _date(value: Any) -> dt.date:
 
 
 def _gold(record: Sequence[Any]) -> GoldRow:
-    (org_id, usage_date, service, cost, requests, cpu, storage, tokens, carbon, events, cpr, flags) = record
+    (
+        org_id,
+        usage_date,
+        service,
+        cost,
+        requests,
+        cpu,
+        storage,
+        tokens,
+        carbon,
+        events,
+        cpr,
+        flags,
+    ) = record
     return GoldRow(
         org_id=org_id,
         usage_date=_date(usage_date),
@@ -177,9 +190,7 @@ class CassandraServingStore:
                 "orgs": f"SELECT org_id FROM {ks}.{ORGS_TABLE} WHERE scope = '{SCOPE}'",
                 "count_of_org": f"SELECT COUNT(*) FROM {table} WHERE org_id = ?",
             }[name]
-            self._statements[name] = self._with_retry(
-                f"prepare {name}", lambda: self._prepare(cql)
-            )
+            self._statements[name] = self._with_retry(f"prepare {name}", lambda: self._prepare(cql))
         return self._statements[name]
 
     def _prepare(self, cql: str) -> PreparedStatement:
@@ -262,14 +273,14 @@ class CassandraServingStore:
             except Exception as error:
                 broke(error, index)
                 continue
-            future.add_callbacks(
-                succeeded, broke, callback_args=(index,), errback_args=(index,)
-            )
+            future.add_callbacks(succeeded, broke, callback_args=(index,), errback_args=(index,))
         for _ in range(self.concurrency):  # wait for every request in flight
             slots.acquire()
         return sorted(failed), (errors[0] if errors else None)
 
-    def _execute_all(self, what: str, requests: Sequence[Request], collect: bool = False) -> list[Any]:
+    def _execute_all(
+        self, what: str, requests: Sequence[Request], collect: bool = False
+    ) -> list[Any]:
         """Execute every (statement, params) request, retrying transient failures with backoff;
         with `collect`, return each request's first page of rows, in order."""
         retryable = _retryable_errors()
@@ -284,10 +295,16 @@ class CassandraServingStore:
                     f"Cassandra at {self.where} refused to {what} ({type(error).__name__}: {error})."
                 ) from None
             if attempt == self.retry.attempts:
-                raise self._unavailable(f"{what} ({len(failed)} of {len(requests)} requests)", error)
+                raise self._unavailable(
+                    f"{what} ({len(failed)} of {len(requests)} requests)", error
+                )
             LOG.warning(
                 "%d of %d requests to %s failed (%s), retry %d",
-                len(failed), len(requests), what, type(error).__name__, attempt,
+                len(failed),
+                len(requests),
+                what,
+                type(error).__name__,
+                attempt,
             )
             pending = failed
             time.sleep(self.retry.delay(attempt))
@@ -331,7 +348,9 @@ class CassandraServingStore:
             new_dates = {row.usage_date for row in chunk} - seen_dates
             insert_org, insert_date = self._prepared("insert_org"), self._prepared("insert_date")
             self._execute_all("write the org index", [(insert_org, (o,)) for o in sorted(new_orgs)])
-            self._execute_all("write the date index", [(insert_date, (d,)) for d in sorted(new_dates)])
+            self._execute_all(
+                "write the date index", [(insert_date, (d,)) for d in sorted(new_dates)]
+            )
             seen_orgs |= new_orgs
             seen_dates |= new_dates
             count += len(chunk)

@@ -64,7 +64,9 @@ def connect(settings: CassandraSettings) -> Session:
         "connect_timeout": settings.connect_timeout_s,
         "control_connection_timeout": settings.connect_timeout_s,
     }
-    LOG.info("connecting to Cassandra at %s as %s", settings.hosts, settings.username or "anonymous")
+    LOG.info(
+        "connecting to Cassandra at %s as %s", settings.hosts, settings.username or "anonymous"
+    )
     secrets = (settings.password, settings.astra_token)
     if settings.is_astra:
         try:
@@ -85,7 +87,9 @@ def connect(settings: CassandraSettings) -> Session:
             if settings.username
             else None
         )
-        cluster = Cluster(contact_points=list(settings.contact_points), auth_provider=auth, **common)
+        cluster = Cluster(
+            contact_points=list(settings.contact_points), auth_provider=auth, **common
+        )
     try:
         return cluster.connect()
     except Exception as error:

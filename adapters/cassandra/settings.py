@@ -68,7 +68,9 @@ class CassandraSettings:
     """A self-managed cluster (contact points) or an AstraDB database (secure bundle + token)."""
 
     contact_points: tuple[tuple[str, int], ...] = (("127.0.0.1", DEFAULT_PORT),)
-    keyspace: str = attrs.field(default=DEFAULT_KEYSPACE, validator=lambda _s, _a, v: check_keyspace(v))
+    keyspace: str = attrs.field(
+        default=DEFAULT_KEYSPACE, validator=lambda _s, _a, v: check_keyspace(v)
+    )
     username: str | None = None
     password: str | None = attrs.field(default=None, repr=False)
     astra_secure_bundle_path: Path | None = None

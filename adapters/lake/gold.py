@@ -47,7 +47,11 @@ def write_gold_partitions(lake: LakeLayout, rows: Iterable[GoldRow]) -> int:
         table = pa.Table.from_pylist(
             [
                 {
-                    name: (list(row.quality_flags.items()) if name == "quality_flags" else getattr(row, name))
+                    name: (
+                        list(row.quality_flags.items())
+                        if name == "quality_flags"
+                        else getattr(row, name)
+                    )
                     for name in GOLD_SCHEMA.names
                 }
                 for row in sorted(day_rows, key=lambda r: r.key)

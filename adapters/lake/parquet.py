@@ -72,7 +72,11 @@ class ParquetLake:
         if not self.has_table(layer, table):
             return []
         schema, partition = table_schema(layer, table)
-        files = sorted(str(p) for p in path.rglob("*.parquet") if not any(part.startswith(".") for part in p.relative_to(path).parts))
+        files = sorted(
+            str(p)
+            for p in path.rglob("*.parquet")
+            if not any(part.startswith(".") for part in p.relative_to(path).parts)
+        )
         rows: list[dict[str, object]] = []
         for file in files:
             table_rows = _maps_to_dicts(pq.read_table(file, schema=schema).to_pylist(), schema)
@@ -86,7 +90,6 @@ class ParquetLake:
                     row[partition] = parsed
             rows.extend(table_rows)
         return rows
-
 
     def write_table(
         self,
@@ -112,7 +115,11 @@ class ParquetLake:
         groups: dict[str, list[dict[str, object]]] = {}
         for row in rows:
             value = row.get(partition)
-            key = NULL_PARTITION if value is None else (value.isoformat() if isinstance(value, dt.date) else str(value))
+            key = (
+                NULL_PARTITION
+                if value is None
+                else (value.isoformat() if isinstance(value, dt.date) else str(value))
+            )
             groups.setdefault(key, []).append(row)
         if mode == "overwrite":
             shutil.rmtree(path, ignore_errors=True)
@@ -147,7 +154,10 @@ def _dicts_to_maps(rows: list[dict[str, object]], schema: pa.Schema) -> list[dic
     names = _map_fields(schema)
     if not names:
         return rows
-    return [{k: (list(v.items()) if k in names and isinstance(v, dict) else v) for k, v in row.items()} for row in rows]
+    return [
+        {k: (list(v.items()) if k in names and isinstance(v, dict) else v) for k, v in row.items()}
+        for row in rows
+    ]
 
 
 def _maps_to_dicts(rows: list[dict[str, object]], schema: pa.Schema) -> list[dict[str, object]]:

@@ -27,7 +27,12 @@ def bronze_master_schema(contract: SourceContract) -> pa.Schema:
 # Bronze events keep every field as the text the feed gave (the rules read text), plus the line.
 BRONZE_EVENTS_SCHEMA = pa.schema(
     [(name, pa.string()) for name in USAGE_EVENTS.column_names]
-    + [("raw", pa.string()), ("source_file", pa.string()), ("ingest_ts", pa.timestamp("us", tz="UTC")), ("run_id", pa.string())]
+    + [
+        ("raw", pa.string()),
+        ("source_file", pa.string()),
+        ("ingest_ts", pa.timestamp("us", tz="UTC")),
+        ("run_id", pa.string()),
+    ]
 )
 
 SILVER_EVENTS_SCHEMA = pa.schema(

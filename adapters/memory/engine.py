@@ -103,7 +103,10 @@ class MemoryEngine:
         store.write_table("silver", SILVER_EVENTS, [_silver_row(event) for event in output.events])
         new = _append_quarantine(store, output.quarantine, run)
         for contract in MASTER_SOURCES:
-            rows = [silver_master_row(contract.name, row) for row in store.read_table("bronze", contract.name)]
+            rows = [
+                silver_master_row(contract.name, row)
+                for row in store.read_table("bronze", contract.name)
+            ]
             store.write_table("silver", contract.name, rows)
         counts: dict[str, float] = {
             "bronze_rows": len(bronze),
@@ -124,7 +127,9 @@ class MemoryEngine:
         store = self._storage(lake)
         events = [_silver_event(row) for row in store.read_table("silver", SILVER_EVENTS)]
         rows = aggregate.aggregate(events)
-        store.write_table("gold", GOLD_DAILY, [row.as_dict() for row in rows], mode="overwrite_partitions")
+        store.write_table(
+            "gold", GOLD_DAILY, [row.as_dict() for row in rows], mode="overwrite_partitions"
+        )
         counts = {
             "silver_rows": len(events),
             "gold_rows": len(rows),
@@ -159,11 +164,16 @@ def _bronze_row(event: BronzeEvent, run: RunContext) -> dict[str, object]:
     return row
 
 
-def _append_quarantine(store: Lake, entries: tuple[pipeline.QuarantineEntry, ...], run: RunContext) -> int:
-    existing = (str(row["quarantine_key"]) for row in store.read_table("quarantine", QUARANTINE_EVENTS))
+def _append_quarantine(
+    store: Lake, entries: tuple[pipeline.QuarantineEntry, ...], run: RunContext
+) -> int:
+    existing = (
+        str(row["quarantine_key"]) for row in store.read_table("quarantine", QUARANTINE_EVENTS)
+    )
     fresh = pipeline.new_quarantine_entries(existing, entries)
     rows = [
-        attrs.asdict(entry) | {"reasons": list(entry.reasons), "run_id": run.run_id, "ingest_ts": run.started_at}
+        attrs.asdict(entry)
+        | {"reasons": list(entry.reasons), "run_id": run.run_id, "ingest_ts": run.started_at}
         for entry in fresh
     ]
     return store.write_table("quarantine", QUARANTINE_EVENTS, rows, mode="append") if rows else 0

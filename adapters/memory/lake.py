@@ -8,7 +8,9 @@ from finops_core.lake import LakeLayout
 
 
 class InMemoryLake:
-    def __init__(self, landing: dict[str, bytes] | None = None, layout: LakeLayout | None = None) -> None:
+    def __init__(
+        self, landing: dict[str, bytes] | None = None, layout: LakeLayout | None = None
+    ) -> None:
         self.layout = layout or LakeLayout("memory-lake")
         self.landing = dict(landing or {})
         self.tables: dict[tuple[str, str], list[dict[str, object]]] = {}

@@ -29,7 +29,10 @@ class InMemoryServingStore:
         return queries.daily_usage(self.rows.values(), org_id, start, end, service)
 
     def top_services(
-        self, org_id: str, days: int = queries.DEFAULT_DAYS, as_of: dt.date | None = None,
+        self,
+        org_id: str,
+        days: int = queries.DEFAULT_DAYS,
+        as_of: dt.date | None = None,
         limit: int = queries.DEFAULT_LIMIT,
     ) -> list[ServiceCost]:
         # queries.top_services already defaults as_of to the latest date among these rows.

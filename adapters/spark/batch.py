@@ -50,7 +50,9 @@ def _metric(observation: Observation, name: str) -> float:
 # ---- bronze -------------------------------------------------------------------------------------
 
 
-def write_bronze_master(spark: SparkSession, lake: LakeLayout, contract: SourceContract, run: RunContext) -> int:
+def write_bronze_master(
+    spark: SparkSession, lake: LakeLayout, contract: SourceContract, run: RunContext
+) -> int:
     """One CSV (RFC 4180: quote and escape are both '"') typed by the core's rules, replaced."""
     text = spark.read.csv(
         str(lake.landing / contract.file_pattern),
@@ -64,12 +66,15 @@ def write_bronze_master(spark: SparkSession, lake: LakeLayout, contract: SourceC
         enforceSchema=True,
     )
     typed = schemas.typed_frame(text, contract).withColumns(
-        {"ingest_ts": F.lit(run.started_at).cast("timestamp"), "source_file": F.lit(contract.file_pattern)}
+        {
+            "ingest_ts": F.lit(run.started_at).cast("timestamp"),
+            "source_file": F.lit(contract.file_pattern),
+        }
     )
     observation = Observation(f"bronze_{contract.name}")
-    typed.observe(observation, F.count(F.lit(1)).alias("rows")).coalesce(1).write.mode("overwrite").parquet(
-        str(lake.bronze(contract.name))
-    )
+    typed.observe(observation, F.count(F.lit(1)).alias("rows")).coalesce(1).write.mode(
+        "overwrite"
+    ).parquet(str(lake.bronze(contract.name)))
     return int(_metric(observation, "rows"))
 
 
@@ -84,7 +89,9 @@ def landing_lines(spark: SparkSession, files: Sequence[Path]) -> DataFrame:
     )
 
 
-def backfill_bronze_events(spark: SparkSession, lake: LakeLayout, files: Sequence[Path], run: RunContext) -> dict[str, float]:
+def backfill_bronze_events(
+    spark: SparkSession, lake: LakeLayout, files: Sequence[Path], run: RunContext
+) -> dict[str, float]:
     """Rebuild bronze usage events from every landing file; malformed lines go to quarantine."""
     lines = landing_lines(spark, files)
     observed_lines = Observation("landing_lines")
@@ -148,7 +155,9 @@ def _read(spark: SparkSession, schema: T.StructType, path: Path) -> DataFrame:
 # ---- silver -------------------------------------------------------------------------------------
 
 
-def _read_bronze_master(spark: SparkSession, lake: LakeLayout, contract: SourceContract) -> DataFrame:
+def _read_bronze_master(
+    spark: SparkSession, lake: LakeLayout, contract: SourceContract
+) -> DataFrame:
     return _read(spark, schemas.bronze_master_schema(contract), lake.bronze(contract.name))
 
 
@@ -156,7 +165,9 @@ def silver_events(spark: SparkSession, lake: LakeLayout, run: RunContext) -> dic
     """Judge bronze events: silver (replaced) and quarantine (appended without repeats)."""
     bronze = _read(spark, schemas.bronze_events_schema(), lake.bronze(BRONZE_EVENTS))
     masters = {
-        reference.name: _read_bronze_master(spark, lake, next(c for c in MASTER_SOURCES if c.name == reference.name))
+        reference.name: _read_bronze_master(
+            spark, lake, next(c for c in MASTER_SOURCES if c.name == reference.name)
+        )
         for reference in catalogue.REFERENCES
     }
     bronze_text = bronze.select(*transforms.BRONZE_TEXT_COLUMNS)
@@ -176,7 +187,9 @@ def silver_events(spark: SparkSession, lake: LakeLayout, run: RunContext) -> dic
             F.count_if(F.col("_duplicate")).alias("duplicates"),
             F.sum(F.when(passed, rc.parse_number("cost_usd_increment"))).alias("silver_cost_usd"),
             *(
-                F.count_if(quarantined & F.array_contains("reasons", rule.id)).alias(f"reason.{rule.id}")
+                F.count_if(quarantined & F.array_contains("reasons", rule.id)).alias(
+                    f"reason.{rule.id}"
+                )
                 for rule in catalogue.QUARANTINE_RULES
             ),
             *(
@@ -185,11 +198,13 @@ def silver_events(spark: SparkSession, lake: LakeLayout, run: RunContext) -> dic
             ),
         )
         # Pass 1: silver (nearly every row) with the stage's counts riding on it.
-        transforms.silver_rows(observed).write.mode("overwrite").partitionBy(SILVER_PARTITION).parquet(
-            str(lake.silver(SILVER_EVENTS))
-        )
+        transforms.silver_rows(observed).write.mode("overwrite").partitionBy(
+            SILVER_PARTITION
+        ).parquet(str(lake.silver(SILVER_EVENTS)))
         # Pass 2: the few quarantined candidates.
-        _, appended = append_quarantine(spark, lake, transforms.quarantine_rows(judged).withColumns(_stamp(run)))
+        _, appended = append_quarantine(
+            spark, lake, transforms.quarantine_rows(judged).withColumns(_stamp(run))
+        )
     finally:
         repeated.unpersist()
     values = totals.get

@@ -39,7 +39,9 @@ class SparkEngine:
         shuffle_partitions: int = 4,
     ) -> None:
         self._borrowed = spark
-        self._sessions = SparkSessions(SessionSettings(master=master, verbose=verbose, shuffle_partitions=shuffle_partitions))
+        self._sessions = SparkSessions(
+            SessionSettings(master=master, verbose=verbose, shuffle_partitions=shuffle_partitions)
+        )
 
     # ---- session -----------------------------------------------------------------------------
 
@@ -58,7 +60,9 @@ class SparkEngine:
 
     def bronze_masters(self, lake: LakeLayout, run: RunContext) -> StageResult:
         started = time.perf_counter()
-        short_rows = {contract.name: _check_master_file(lake, contract) for contract in MASTER_SOURCES}
+        short_rows = {
+            contract.name: _check_master_file(lake, contract) for contract in MASTER_SOURCES
+        }
         counts: dict[str, float] = {}
         spark = self.spark
         for contract in MASTER_SOURCES:
@@ -103,7 +107,9 @@ def _check_master_file(lake: LakeLayout, contract: SourceContract) -> int:
     """
     path = lake.landing / contract.file_pattern
     if not path.is_file():
-        raise DatasetMissing(f"{contract.file_pattern} is missing from {lake.landing}: land the dataset again")
+        raise DatasetMissing(
+            f"{contract.file_pattern} is missing from {lake.landing}: land the dataset again"
+        )
     text = path.read_bytes().decode("utf-8", errors="replace")
     records = list(csv.reader(io.StringIO(text, newline="")))
     check_header(contract, contract.file_pattern, records[0] if records else [])

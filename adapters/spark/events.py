@@ -96,7 +96,9 @@ def parse_event_lines(lines: DataFrame) -> tuple[DataFrame, DataFrame]:
     with a window, so call this on a static DataFrame (in Structured Streaming: in foreachBatch).
     The caller adds `ingest_ts` and `run_id` to both.
     """
-    decoded = decoded_lines(lines).withColumn("_flat", F.col("_valid") & F.col(RAW).rlike(FLAT_OBJECT))
+    decoded = decoded_lines(lines).withColumn(
+        "_flat", F.col("_valid") & F.col(RAW).rlike(FLAT_OBJECT)
+    )
 
     # Fast path: flat objects, tokenised in the JVM.
     pairs = decoded.where(F.col("_flat")).select(
@@ -108,11 +110,17 @@ def parse_event_lines(lines: DataFrame) -> tuple[DataFrame, DataFrame]:
     # One step per intermediate column, so each is computed once per row (Spark keeps projects
     # apart rather than repeat a non-trivial expression, and the generated code stays small).
     positions = pairs.select(
-        RAW, SOURCE_FILE, "_values",
-        *(F.array_position("_keys", F.lit(name)).cast("int").alias(f"_p{i}") for i, name in enumerate(EVENT_FIELDS)),
+        RAW,
+        SOURCE_FILE,
+        "_values",
+        *(
+            F.array_position("_keys", F.lit(name)).cast("int").alias(f"_p{i}")
+            for i, name in enumerate(EVENT_FIELDS)
+        ),
     )
     tokens = positions.select(
-        RAW, SOURCE_FILE,
+        RAW,
+        SOURCE_FILE,
         *(
             F.when(F.col(f"_p{i}") > 0, F.element_at("_values", F.col(f"_p{i}"))).alias(f"_t{i}")
             for i in range(len(EVENT_FIELDS))
@@ -127,10 +135,15 @@ def parse_event_lines(lines: DataFrame) -> tuple[DataFrame, DataFrame]:
     # Rare path: every other valid line, through the core's parser. A separate branch (the input
     # is read twice) costs less than sending every row through the Python UDF's plumbing.
     rare = decoded.where(F.col("_valid") & ~F.col("_flat")).select(
-        RAW, SOURCE_FILE, _core_parser()(F.col(RAW)).alias(_PY_FIELDS)  # type: ignore[operator]
+        RAW,
+        SOURCE_FILE,
+        _core_parser()(F.col(RAW)).alias(_PY_FIELDS),  # type: ignore[operator]
     )
     rare_objects = rare.where(F.col(_PY_FIELDS).isNotNull()).select(
-        *(F.element_at(F.col(_PY_FIELDS), index + 1).alias(name) for index, name in enumerate(EVENT_FIELDS)),
+        *(
+            F.element_at(F.col(_PY_FIELDS), index + 1).alias(name)
+            for index, name in enumerate(EVENT_FIELDS)
+        ),
         RAW,
         SOURCE_FILE,
     )
@@ -140,8 +153,10 @@ def parse_event_lines(lines: DataFrame) -> tuple[DataFrame, DataFrame]:
         F.when(rc.parse_timestamp("timestamp").isNotNull(), F.substring("timestamp", 1, 10)),
     )
 
-    not_objects = decoded.where(~F.col("_valid")).select(RAW, SOURCE_FILE).unionByName(
-        rare.where(F.col(_PY_FIELDS).isNull()).select(RAW, SOURCE_FILE)
+    not_objects = (
+        decoded.where(~F.col("_valid"))
+        .select(RAW, SOURCE_FILE)
+        .unionByName(rare.where(F.col(_PY_FIELDS).isNull()).select(RAW, SOURCE_FILE))
     )
     malformed = with_quarantine_keys(not_objects).select(
         "quarantine_key",

@@ -35,7 +35,12 @@ from finops_core.rules import (
 
 # strptime directives -> Java DateTimeFormatter letters, to derive Spark's pattern from the core's.
 _STRPTIME_TO_JAVA: Mapping[str, str] = {
-    "%Y": "yyyy", "%m": "MM", "%d": "dd", "%H": "HH", "%M": "mm", "%S": "ss",
+    "%Y": "yyyy",
+    "%m": "MM",
+    "%d": "dd",
+    "%H": "HH",
+    "%M": "mm",
+    "%S": "ss",
 }
 # The text `datetime.date.fromisoformat` reads once DATE_PATTERN has matched.
 ISO_DATE_FORMAT = "yyyy-MM-dd"

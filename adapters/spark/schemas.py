@@ -50,7 +50,11 @@ def spark_type_of_arrow(arrow_type: pa.DataType) -> T.DataType:
     if pa.types.is_list(arrow_type):
         return T.ArrayType(spark_type_of_arrow(arrow_type.value_type), True)
     if pa.types.is_map(arrow_type):
-        return T.MapType(spark_type_of_arrow(arrow_type.key_type), spark_type_of_arrow(arrow_type.item_type), True)
+        return T.MapType(
+            spark_type_of_arrow(arrow_type.key_type),
+            spark_type_of_arrow(arrow_type.item_type),
+            True,
+        )
     raise TypeError(f"no Spark type for arrow type {arrow_type}")
 
 
@@ -94,7 +98,9 @@ def silver_master_schema(contract: SourceContract) -> T.StructType:
 
 def contract_schema(contract: SourceContract) -> T.StructType:
     """The contract's columns with their Spark types."""
-    return T.StructType([T.StructField(c.name, SPARK_TYPES[c.type], True) for c in contract.columns])
+    return T.StructType(
+        [T.StructField(c.name, SPARK_TYPES[c.type], True) for c in contract.columns]
+    )
 
 
 def csv_text_schema(contract: SourceContract) -> T.StructType:
@@ -137,11 +143,18 @@ def typed_frame(text_frame: DataFrame, contract: SourceContract) -> DataFrame:
 
 def reference_text(column: Column, logical_type: LogicalType) -> Column:
     """A typed master value as the text the core's rules read (`pipeline._text`: isoformat/str)."""
-    if logical_type in (LogicalType.STRING, LogicalType.JSON, LogicalType.NUMERIC_TEXT, LogicalType.INTEGER):
+    if logical_type in (
+        LogicalType.STRING,
+        LogicalType.JSON,
+        LogicalType.NUMERIC_TEXT,
+        LogicalType.INTEGER,
+    ):
         return column.cast("string")
     if logical_type is LogicalType.DATE:
         return F.date_format(column, rc.ISO_DATE_FORMAT)
     if logical_type is LogicalType.BOOLEAN:
         return F.when(column, F.lit("True")).when(~column, F.lit("False"))
     # Python's float repr and datetime isoformat have no exact Spark spelling.
-    raise NotImplementedError(f"a {logical_type.value} master field cannot be a rule reference in Spark")
+    raise NotImplementedError(
+        f"a {logical_type.value} master field cannot be a rule reference in Spark"
+    )

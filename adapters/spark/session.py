@@ -89,7 +89,9 @@ def session_conf(settings: SessionSettings) -> dict[str, str]:
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.shuffle.partitions": str(settings.shuffle_partitions),
-        "spark.sql.adaptive.coalescePartitions.initialPartitionNum": str(settings.shuffle_partitions),
+        "spark.sql.adaptive.coalescePartitions.initialPartitionNum": str(
+            settings.shuffle_partitions
+        ),
         # Many small landing files: do not pay 4 MB of "open cost" per file when packing splits.
         "spark.sql.files.openCostInBytes": str(256 * 1024),
         **conf_log,
@@ -140,13 +142,19 @@ class SparkSessions:
             warnings.simplefilter("ignore")  # pyspark's import-time pandas version warning
             from pyspark.sql import SparkSession
 
-            builder = SparkSession.builder.master(self.settings.master_url).appName(self.settings.app_name)
+            builder = SparkSession.builder.master(self.settings.master_url).appName(
+                self.settings.app_name
+            )
             for key, value in session_conf(self.settings).items():
                 builder = builder.config(key, value)
             try:
                 session = builder.getOrCreate()
             except Exception as error:  # the JVM did not start or the master is unreachable
-                first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+                first_line = (
+                    str(error).strip().splitlines()[0]
+                    if str(error).strip()
+                    else type(error).__name__
+                )
                 raise EngineUnavailable(
                     f"Spark could not start at {self.settings.master_url} ({first_line}); check "
                     "Java 17 and the master URL, or run with --engine memory."

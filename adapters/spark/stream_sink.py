@@ -204,7 +204,9 @@ class BronzeBatchWriter:
         bronze_metrics = self._write_bronze_and_state(
             spark, bronze, batch_id, ingest_ts, stamp, previous_max
         )
-        malformed_count, appended = self._append_quarantine(spark, malformed.withColumns(stamp), batch_id)
+        malformed_count, appended = self._append_quarantine(
+            spark, malformed.withColumns(stamp), batch_id
+        )
         duplicates = int(bronze_metrics["duplicates"] or 0)
         counts = BatchCounts(
             batch_id=batch_id,
@@ -258,7 +260,9 @@ class BronzeBatchWriter:
             written = spark.read.schema(SEEN_SCHEMA).parquet(str(staging))
             self._write_dedupe_state(written, batch_id, ingest_ts)
         # An empty batch leaves one schema-only file outside any partition folder: not moved.
-        _move_parquet_files(staging, self.paths.bronze, batch_file_prefix(batch_id), f"{BRONZE_PARTITION}=*/")
+        _move_parquet_files(
+            staging, self.paths.bronze, batch_file_prefix(batch_id), f"{BRONZE_PARTITION}=*/"
+        )
         return metrics
 
     # ---- dedupe ------------------------------------------------------------------------------
@@ -273,9 +277,7 @@ class BronzeBatchWriter:
         """
         has_id = F.col("event_id").isNotNull() & (F.col("event_id") != "")
         order = Window.partitionBy("event_id").orderBy("source_file", "raw")
-        ranked = bronze.withColumn(
-            "_duplicate", has_id & (F.row_number().over(order) > 1)
-        )
+        ranked = bronze.withColumn("_duplicate", has_id & (F.row_number().over(order) > 1))
         seen = self._seen_ids(spark, batch_id, ingest_ts)
         if seen is None:
             return ranked
@@ -285,7 +287,9 @@ class BronzeBatchWriter:
             "_duplicate", F.col("_duplicate") | (has_id & F.coalesce(F.col("_seen"), F.lit(False)))
         ).drop("_seen_id", "_seen")
 
-    def _seen_ids(self, spark: SparkSession, batch_id: int, ingest_ts: dt.datetime) -> DataFrame | None:
+    def _seen_ids(
+        self, spark: SparkSession, batch_id: int, ingest_ts: dt.datetime
+    ) -> DataFrame | None:
         root = self.paths.dedupe_state
         cutoff = ingest_ts - dt.timedelta(days=self.window.days)
         folders = [
@@ -302,8 +306,14 @@ class BronzeBatchWriter:
     def _write_dedupe_state(self, kept: DataFrame, batch_id: int, ingest_ts: dt.datetime) -> None:
         staging = self.paths.staging(batch_id) / "event_ids"
         ids = kept.where(F.col("event_id").isNotNull() & (F.col("event_id") != ""))
-        ids.select("event_id", "ingest_ts").coalesce(1).write.mode("overwrite").parquet(str(staging))
-        target = self.paths.dedupe_state / f"ingest_date={ingest_ts.date().isoformat()}" / f"batch_id={batch_id}"
+        ids.select("event_id", "ingest_ts").coalesce(1).write.mode("overwrite").parquet(
+            str(staging)
+        )
+        target = (
+            self.paths.dedupe_state
+            / f"ingest_date={ingest_ts.date().isoformat()}"
+            / f"batch_id={batch_id}"
+        )
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(staging, target)
         self._prune_dedupe_state(ingest_ts)
@@ -343,7 +353,9 @@ class BronzeBatchWriter:
         (self.paths.batch_records / f"{batch_id}.json").unlink(missing_ok=True)
         shutil.rmtree(self.paths.staging(batch_id), ignore_errors=True)
 
-    def _append_quarantine(self, spark: SparkSession, malformed: DataFrame, batch_id: int) -> tuple[int, int]:
+    def _append_quarantine(
+        self, spark: SparkSession, malformed: DataFrame, batch_id: int
+    ) -> tuple[int, int]:
         """(malformed lines, entries appended): anti-join on quarantine_key, so a replay (or the
         batch path) never adds a line twice."""
         seen_obs = Observation(_observation_name("malformed", batch_id))
@@ -351,7 +363,9 @@ class BronzeBatchWriter:
         columns = schemas.quarantine_schema().fieldNames()
         fresh = malformed.select(*columns).observe(seen_obs, F.count(F.lit(1)).alias("rows"))
         if _has_parquet(self.paths.quarantine):
-            existing = spark.read.schema(schemas.quarantine_schema()).parquet(str(self.paths.quarantine))
+            existing = spark.read.schema(schemas.quarantine_schema()).parquet(
+                str(self.paths.quarantine)
+            )
             existing = existing.select("quarantine_key")
             fresh = fresh.join(existing, "quarantine_key", "left_anti")
         fresh = fresh.observe(fresh_obs, F.count(F.lit(1)).alias("rows"))

@@ -44,7 +44,15 @@ QUERY_NAME = "bronze_usage_events"
 POLL_SECONDS = 0.2
 # After a stop request, how long to wait for the batch just written to be committed by Spark.
 COMMIT_WAIT_SECONDS = 30.0
-TOTAL_KEYS = ("files", "landing_lines", "bronze_rows", "duplicates", "malformed", "quarantine_appended", "late")
+TOTAL_KEYS = (
+    "files",
+    "landing_lines",
+    "bronze_rows",
+    "duplicates",
+    "malformed",
+    "quarantine_appended",
+    "late",
+)
 
 
 @attrs.frozen
@@ -63,7 +71,9 @@ class StreamResult:
 
     @property
     def totals(self) -> dict[str, float]:
-        totals: dict[str, float] = {key: sum(getattr(b, key) for b in self.batches) for key in TOTAL_KEYS}
+        totals: dict[str, float] = {
+            key: sum(getattr(b, key) for b in self.batches) for key in TOTAL_KEYS
+        }
         totals["batches"] = len(self.batches)
         totals["seconds"] = round(self.seconds, 3)
         return totals
@@ -166,7 +176,9 @@ def _caused_by_stop(error: BaseException) -> bool:
     return StopRequested.__name__ in str(error)
 
 
-def stream_record(run: RunContext, options: StreamOptions, result: StreamResult) -> dict[str, object]:
+def stream_record(
+    run: RunContext, options: StreamOptions, result: StreamResult
+) -> dict[str, object]:
     """The run log's record of one streaming run: options, every micro-batch, the totals."""
     return {
         "run_id": run.run_id,
@@ -182,7 +194,9 @@ def stream_record(run: RunContext, options: StreamOptions, result: StreamResult)
     }
 
 
-def stream_once_stage(spark: SparkSession, layout: LakeLayout, run: RunContext, parse: Parser) -> StageResult:
+def stream_once_stage(
+    spark: SparkSession, layout: LakeLayout, run: RunContext, parse: Parser
+) -> StageResult:
     """The speed layer as one pipeline stage (availableNow), for engines and the demo."""
     result = BronzeStream(spark, layout, parse).run(run, StreamOptions(once=True))
     return StageResult("stream", result.totals, result.seconds)

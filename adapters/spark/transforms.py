@@ -57,11 +57,15 @@ def reference_frame(master: DataFrame, reference: Reference) -> DataFrame:
     row, field by field with nulls first (pipeline.reference_data)."""
     contract = source(reference.name)
     texts = [
-        schemas.reference_text(F.col(field), contract.column(field).type).alias(reference.column(field))
+        schemas.reference_text(F.col(field), contract.column(field).type).alias(
+            reference.column(field)
+        )
         for field in reference.fields
     ]
     key = schemas.reference_text(F.col(reference.key), contract.column(reference.key).type)
-    rows = master.select(key.alias(_key_column(reference)), *texts).where(F.col(_key_column(reference)).isNotNull())
+    rows = master.select(key.alias(_key_column(reference)), *texts).where(
+        F.col(_key_column(reference)).isNotNull()
+    )
     order = Window.partitionBy(_key_column(reference)).orderBy(
         *(F.col(reference.column(field)).asc_nulls_first() for field in reference.fields)
     )
@@ -78,9 +82,9 @@ def join_references(bronze: DataFrame, masters: dict[str, DataFrame]) -> DataFra
     joined = bronze
     for name, (reference, field) in reference_keys().items():
         table = reference_frame(masters[name], reference)
-        joined = joined.join(F.broadcast(table), joined[field] == table[_key_column(reference)], "left").drop(
-            _key_column(reference)
-        )
+        joined = joined.join(
+            F.broadcast(table), joined[field] == table[_key_column(reference)], "left"
+        ).drop(_key_column(reference))
     return joined
 
 
@@ -109,12 +113,20 @@ def judge(joined: DataFrame, repeated_ids: DataFrame) -> DataFrame:
     """
     has_id = ~rc.is_missing("event_id")
     repeated = F.broadcast(repeated_ids)
-    single = joined.where(has_id).join(repeated, "event_id", "left_anti").withColumns(
-        {"_duplicate": F.lit(False), "occurrence": F.lit(0)}
+    single = (
+        joined.where(has_id)
+        .join(repeated, "event_id", "left_anti")
+        .withColumns({"_duplicate": F.lit(False), "occurrence": F.lit(0)})
     )
-    to_rank = joined.where(has_id).join(repeated, "event_id", "left_semi").unionByName(joined.where(~has_id))
+    to_rank = (
+        joined.where(has_id)
+        .join(repeated, "event_id", "left_semi")
+        .unionByName(joined.where(~has_id))
+    )
     window = Window.partitionBy("event_id").orderBy(SOURCE_FILE, RAW)
-    ranked = to_rank.withColumns({"_row": F.row_number().over(window), "_rank": F.rank().over(window)}).select(
+    ranked = to_rank.withColumns(
+        {"_row": F.row_number().over(window), "_rank": F.rank().over(window)}
+    ).select(
         *joined.columns,
         (has_id & (F.col("_row") > 1)).alias("_duplicate"),
         (F.col("_row") - F.col("_rank")).alias("occurrence"),
@@ -141,7 +153,9 @@ def quarantine_rows(judged: DataFrame) -> DataFrame:
 def silver_rows(judged: DataFrame) -> DataFrame:
     """Candidates that pass every quarantine rule, normalised (events.normalise)."""
     orgs, resources = catalogue.ORGS, catalogue.RESOURCES
-    unit_by_metric = F.create_map(*(F.lit(x) for pair in catalogue.UNIT_BY_METRIC.items() for x in pair))
+    unit_by_metric = F.create_map(
+        *(F.lit(x) for pair in catalogue.UNIT_BY_METRIC.items() for x in pair)
+    )
     event_ts = rc.parse_timestamp("timestamp")
     columns: dict[str, Column] = {
         "event_id": F.col("event_id"),
@@ -152,7 +166,9 @@ def silver_rows(judged: DataFrame) -> DataFrame:
         "region": F.col("region"),
         "metric": F.col("metric"),
         "value": rc.parse_number("value"),
-        "unit": F.when(rc.is_missing("unit"), unit_by_metric[F.col("metric")]).otherwise(F.col("unit")),
+        "unit": F.when(rc.is_missing("unit"), unit_by_metric[F.col("metric")]).otherwise(
+            F.col("unit")
+        ),
         "cost_usd_increment": rc.parse_number("cost_usd_increment"),
         "schema_version": rc.parse_integer("schema_version"),
         "carbon_kg": rc.parse_number("carbon_kg"),
@@ -204,7 +220,9 @@ def silver_master(bronze: DataFrame, contract: SourceContract) -> DataFrame:
     if contract.name == "resources":
         frame = frame.withColumn("tags", parse_tags(F.col("tags_json")))
     quality_flags = (
-        F.filter(F.array(*flags), lambda flag: flag.isNotNull()) if flags else F.array().cast("array<string>")
+        F.filter(F.array(*flags), lambda flag: flag.isNotNull())
+        if flags
+        else F.array().cast("array<string>")
     )
     frame = frame.withColumn("quality_flags", quality_flags)
     drops = SILVER_DROPS.get(contract.name, ())
@@ -251,6 +269,9 @@ def gold_rows(silver: DataFrame) -> DataFrame:
     }
     schema = schemas.gold_schema()
     return grouped.select(
-        *((columns.get(f.name, F.col(f.name))).cast(f.dataType).alias(f.name) for f in schema.fields),
+        *(
+            (columns.get(f.name, F.col(f.name))).cast(f.dataType).alias(f.name)
+            for f in schema.fields
+        ),
         SILVER_PARTITION,
     )

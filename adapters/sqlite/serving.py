@@ -55,7 +55,11 @@ _COLUMNS = ", ".join(GOLD_COLUMNS)
 _UPSERT = (
     f"INSERT INTO {TABLE} ({_COLUMNS}) VALUES ({', '.join('?' for _ in GOLD_COLUMNS)}) "
     "ON CONFLICT (org_id, usage_date, service) DO UPDATE SET "
-    + ", ".join(f"{name} = excluded.{name}" for name in GOLD_COLUMNS if name not in ("org_id", "usage_date", "service"))
+    + ", ".join(
+        f"{name} = excluded.{name}"
+        for name in GOLD_COLUMNS
+        if name not in ("org_id", "usage_date", "service")
+    )
 )
 
 
@@ -91,7 +95,20 @@ def _params(row: GoldRow) -> tuple[object, ...]:
 
 
 def _row(record: tuple[Any, ...]) -> GoldRow:
-    (org_id, usage_date, service, cost, requests, cpu, storage, tokens, carbon, events, cpr, flags) = record
+    (
+        org_id,
+        usage_date,
+        service,
+        cost,
+        requests,
+        cpu,
+        storage,
+        tokens,
+        carbon,
+        events,
+        cpr,
+        flags,
+    ) = record
     return GoldRow(
         org_id=str(org_id),
         usage_date=dt.date.fromisoformat(str(usage_date)),

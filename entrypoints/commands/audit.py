@@ -41,7 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "finops audit --lake datalake --json",
     )
     add_lake_option(parser)
-    parser.add_argument("--run", default=None, metavar="ID", help="run id (default: the latest run)")
+    parser.add_argument(
+        "--run", default=None, metavar="ID", help="run id (default: the latest run)"
+    )
     parser.add_argument("--json", action="store_true", help="print the audit as JSON")
     parser.set_defaults(handler=run)
 
@@ -72,8 +74,13 @@ def merged_counts(record: Mapping[str, Any]) -> dict[str, float]:
 
 def rule_counts(counts: Mapping[str, float]) -> tuple[tuple[str, str, float, float], ...]:
     """Every declared rule (and any id the run counted), with its quarantine and flag counts."""
-    messages = {MALFORMED_RECORD: MALFORMED_MESSAGE, **{rule.id: rule.message for rule in EVENT_RULES}}
-    counted = {key.split(".", 2)[2] for key in counts if key.startswith((REASON_PREFIX, FLAG_PREFIX))}
+    messages = {
+        MALFORMED_RECORD: MALFORMED_MESSAGE,
+        **{rule.id: rule.message for rule in EVENT_RULES},
+    }
+    counted = {
+        key.split(".", 2)[2] for key in counts if key.startswith((REASON_PREFIX, FLAG_PREFIX))
+    }
     ids = [*messages, *sorted(counted - set(messages))]
     return tuple(
         (
@@ -100,7 +107,9 @@ def recorded_checks(record: Mapping[str, Any]) -> dict[str, Reconciliation]:
     return checks
 
 
-def checks_of(record: Mapping[str, Any], serving_rows: int | None = None) -> tuple[Reconciliation, ...]:
+def checks_of(
+    record: Mapping[str, Any], serving_rows: int | None = None
+) -> tuple[Reconciliation, ...]:
     """The reconciliations recomputed from the record's counts; a check also fails when the
     record says it failed (a verdict is never upgraded), and recorded checks the counts cannot
     reproduce are kept as recorded."""
@@ -112,7 +121,9 @@ def checks_of(record: Mapping[str, Any], serving_rows: int | None = None) -> tup
     checks: list[Reconciliation] = []
     for check in usecases.reconcile(counts):
         if check.name == SERVING_CHECK and live:
-            check = attrs.evolve(check, detail="rows in the SQLite serving store now = gold.gold_rows")
+            check = attrs.evolve(
+                check, detail="rows in the SQLite serving store now = gold.gold_rows"
+            )
         previous = recorded.pop(check.name, None)
         if previous is not None and not previous.passed:
             check = attrs.evolve(check, passed=False)
@@ -149,7 +160,9 @@ def audit_run(lake: Any, run_id: str | None = None) -> Audit:
         container.shutdown_resources()
     if record is None:
         if run_id is not None:
-            raise DatasetMissing(f"There is no run {run_id!r} in {runs}; run `finops audit` to see the latest.")
+            raise DatasetMissing(
+                f"There is no run {run_id!r} in {runs}; run `finops audit` to see the latest."
+            )
         raise DatasetMissing(f"There is no run record in {runs} yet; run `finops batch` first.")
     counts = merged_counts(record)
     return Audit(record, counts, rule_counts(counts), checks_of(record, sqlite_serving_rows(lake)))
@@ -181,7 +194,14 @@ def render(audit: Audit) -> str:
             if "." not in k and not (k.endswith("_short_rows") and not v)
         )
         status = "skipped" if stage.get("skipped") else "ran"
-        stage_rows.append([stage.get("stage"), status, round(float(stage.get("seconds", 0.0)), 2), shown or stage.get("note", "")])
+        stage_rows.append(
+            [
+                stage.get("stage"),
+                status,
+                round(float(stage.get("seconds", 0.0)), 2),
+                shown or stage.get("note", ""),
+            ]
+        )
     lines.append(format_table(["stage", "status", "seconds", "counts"], stage_rows))
     lines += ["", "quality rules (events quarantined / flagged):"]
     lines.append(
@@ -195,7 +215,13 @@ def render(audit: Audit) -> str:
         format_table(
             ["check", "left", "right", "result", "detail"],
             [
-                [c.name, _number(c.left), _number(c.right), "PASS" if c.passed else "FAIL", c.detail]
+                [
+                    c.name,
+                    _number(c.left),
+                    _number(c.right),
+                    "PASS" if c.passed else "FAIL",
+                    c.detail,
+                ]
                 for c in audit.checks
             ],
         )
@@ -203,7 +229,9 @@ def render(audit: Audit) -> str:
     failed = [c for c in audit.checks if not c.passed]
     lines.append("")
     if failed:
-        lines += [f"FAIL {c.name}: {_number(c.left)} vs {_number(c.right)} ({c.detail})" for c in failed]
+        lines += [
+            f"FAIL {c.name}: {_number(c.left)} vs {_number(c.right)} ({c.detail})" for c in failed
+        ]
     else:
         lines.append(f"all {len(audit.checks)} reconciliations passed")
     return "\n".join(lines)

@@ -19,13 +19,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "finops batch --lake ./datalake --engine spark",
     )
     add_lake_option(parser)
-    parser.add_argument("--engine", choices=("spark", "memory"), default=None, help="engine (default: spark)")
-    parser.add_argument("--master", default=None, metavar="URL", help="Spark master, e.g. spark://host:7077 (default local[*])")
-    parser.add_argument("--backfill", action="store_true", help="rebuild bronze events from landing even when they exist")
+    parser.add_argument(
+        "--engine", choices=("spark", "memory"), default=None, help="engine (default: spark)"
+    )
+    parser.add_argument(
+        "--master",
+        default=None,
+        metavar="URL",
+        help="Spark master, e.g. spark://host:7077 (default local[*])",
+    )
+    parser.add_argument(
+        "--backfill",
+        action="store_true",
+        help="rebuild bronze events from landing even when they exist",
+    )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from entrypoints.app import batch
 
-    return batch(lake_path(args), engine=args.engine, master=args.master, verbose=args.verbose, force_backfill=args.backfill)
+    return batch(
+        lake_path(args),
+        engine=args.engine,
+        master=args.master,
+        verbose=args.verbose,
+        force_backfill=args.backfill,
+    )

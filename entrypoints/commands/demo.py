@@ -19,8 +19,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "finops demo --lake ./datalake",
     )
     add_lake_option(parser)
-    parser.add_argument("--engine", choices=("spark", "memory"), default=None, help="batch engine (default: spark)")
-    parser.add_argument("--zip", default=None, metavar="PATH", help="dataset zip (default data/cloud_provider_challenge_dataset_v1.zip)")
+    parser.add_argument(
+        "--engine", choices=("spark", "memory"), default=None, help="batch engine (default: spark)"
+    )
+    parser.add_argument(
+        "--zip",
+        default=None,
+        metavar="PATH",
+        help="dataset zip (default data/cloud_provider_challenge_dataset_v1.zip)",
+    )
     parser.set_defaults(handler=run)
 
 

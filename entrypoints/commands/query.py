@@ -46,37 +46,67 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     questions = parser.add_subparsers(dest="question", metavar="QUESTION", required=True)
 
     q1 = add_command(
-        questions, "q1", "daily usage of an org over a date range",
+        questions,
+        "q1",
+        "daily usage of an org over a date range",
         "Q1: the org's gold rows from --from to --to inclusive, by date then service.",
         "finops query q1 --org org_xaji0y6d --from 2025-07-01 --to 2025-07-31 --service compute",
     )
     _common(q1)
     q1.add_argument("--service", default=None, help="only this service")
-    q1.add_argument("--from", dest="start", type=_date, required=True, metavar="DATE", help="first day, inclusive (YYYY-MM-DD)")
-    q1.add_argument("--to", dest="end", type=_date, required=True, metavar="DATE", help="last day, inclusive")
+    q1.add_argument(
+        "--from",
+        dest="start",
+        type=_date,
+        required=True,
+        metavar="DATE",
+        help="first day, inclusive (YYYY-MM-DD)",
+    )
+    q1.add_argument(
+        "--to", dest="end", type=_date, required=True, metavar="DATE", help="last day, inclusive"
+    )
     q1.set_defaults(handler=run_q1)
 
     q2 = add_command(
-        questions, "q2", "an org's most expensive services over the last N days",
+        questions,
+        "q2",
+        "an org's most expensive services over the last N days",
         "Q2: services ranked by total cost over as_of-days+1 .. as_of (inclusive), most expensive "
         "first, ties by service name; as_of defaults to the latest usage date loaded.",
         "finops query q2 --org org_xaji0y6d --days 14 --as-of 2025-07-31 --limit 5",
     )
     _common(q2)
-    q2.add_argument("--days", type=int, default=queries.DEFAULT_DAYS, help="window length (default 14)")
-    q2.add_argument("--as-of", dest="as_of", type=_date, default=None, metavar="DATE",
-                    help="last day of the window (default: the latest usage date loaded)")
-    q2.add_argument("--limit", type=int, default=queries.DEFAULT_LIMIT, metavar="N",
-                    help="how many services (default 5)")
+    q2.add_argument(
+        "--days", type=int, default=queries.DEFAULT_DAYS, help="window length (default 14)"
+    )
+    q2.add_argument(
+        "--as-of",
+        dest="as_of",
+        type=_date,
+        default=None,
+        metavar="DATE",
+        help="last day of the window (default: the latest usage date loaded)",
+    )
+    q2.add_argument(
+        "--limit",
+        type=int,
+        default=queries.DEFAULT_LIMIT,
+        metavar="N",
+        help="how many services (default 5)",
+    )
     q2.set_defaults(handler=run_q2)
 
     q3 = add_command(
-        questions, "q3", "every service of an org on one day",
+        questions,
+        "q3",
+        "every service of an org on one day",
         "Q3: the org's gold rows of one usage date, by service.",
         "finops query q3 --org org_xaji0y6d --date 2025-07-31",
     )
     _common(q3)
-    q3.add_argument("--date", type=_date, required=True, metavar="DATE", help="the usage date (YYYY-MM-DD)")
+    q3.add_argument(
+        "--date", type=_date, required=True, metavar="DATE", help="the usage date (YYYY-MM-DD)"
+    )
     q3.set_defaults(handler=run_q3)
 
 
@@ -144,7 +174,12 @@ def _print_costs(ranked: Sequence[ServiceCost], as_json: bool) -> None:
     if as_json:
         print(json.dumps(records))
     else:
-        print(format_table(["service", "total_cost_usd"], [[r["service"], r["total_cost_usd"]] for r in records]))
+        print(
+            format_table(
+                ["service", "total_cost_usd"],
+                [[r["service"], r["total_cost_usd"]] for r in records],
+            )
+        )
 
 
 def _cell(value: Any) -> str:
@@ -163,13 +198,15 @@ def format_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
         return "(no rows)"
     cells = [[_cell(v) for v in row] for row in rows]
     numeric = [
-        all(isinstance(row[i], int | float) or row[i] is None for row in rows) for i in range(len(header))
+        all(isinstance(row[i], int | float) or row[i] is None for row in rows)
+        for i in range(len(header))
     ]
     widths = [max(len(header[i]), *(len(c[i]) for c in cells)) for i in range(len(header))]
 
     def line(values: Sequence[str]) -> str:
         return "  ".join(
-            v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric, strict=True)
+            v.rjust(w) if num else v.ljust(w)
+            for v, w, num in zip(values, widths, numeric, strict=True)
         ).rstrip()
 
     return "\n".join([line(header), line(["-" * w for w in widths]), *(line(c) for c in cells)])

@@ -32,18 +32,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_lake_option(parser)
     mode = parser.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--once", action="store_true", help="process every file available now, then stop")
+    mode.add_argument(
+        "--once", action="store_true", help="process every file available now, then stop"
+    )
     mode.add_argument("--continuous", action="store_true", help="run until SIGINT/SIGTERM")
     parser.add_argument(
-        "--trigger", type=_positive_float, default=5.0, metavar="SECONDS",
+        "--trigger",
+        type=_positive_float,
+        default=5.0,
+        metavar="SECONDS",
         help="micro-batch interval with --continuous (default 5)",
     )
     parser.add_argument(
-        "--max-files", type=_positive_int, default=None, metavar="N",
+        "--max-files",
+        type=_positive_int,
+        default=None,
+        metavar="N",
         help="at most N new files per micro-batch (default: all)",
     )
     parser.add_argument(
-        "--master", default=None, metavar="URL",
+        "--master",
+        default=None,
+        metavar="URL",
         help="Spark master, e.g. spark://host:7077 (default local[*])",
     )
     parser.set_defaults(handler=run)
@@ -53,7 +63,9 @@ def run(args: argparse.Namespace) -> int:
     from entrypoints.containers import build_container
     from finops_core import usecases
 
-    container = build_container(lake=lake_path(args), engine="spark", spark_master=args.master, verbose=args.verbose)
+    container = build_container(
+        lake=lake_path(args), engine="spark", spark_master=args.master, verbose=args.verbose
+    )
     sessions = _sessions(args)
     try:
         from adapters.spark.streaming import BronzeStream, StreamOptions, stream_record
@@ -62,20 +74,29 @@ def run(args: argparse.Namespace) -> int:
         if not layout.landing_events.is_dir():  # before paying for a JVM
             from finops_core.errors import DatasetMissing
 
-            raise DatasetMissing(f"there is no {layout.landing_events}: run `finops landing` (or `finops generate`) first")
+            raise DatasetMissing(
+                f"there is no {layout.landing_events}: run `finops landing` (or `finops generate`) first"
+            )
         run_context = usecases.new_run(container.clock(), "stream")
         progress = container.progress()
-        options = StreamOptions(once=args.once, trigger_seconds=args.trigger, max_files=args.max_files)
+        options = StreamOptions(
+            once=args.once, trigger_seconds=args.trigger, max_files=args.max_files
+        )
         stream = BronzeStream(sessions.get(), layout, _parser())
         stop = threading.Event()
         with _stop_on_signals(stop):
             result = stream.run(
-                run_context, options, stop,
+                run_context,
+                options,
+                stop,
                 on_batch=lambda counts: progress.update("stream", counts.summary()),
             )
         container.run_log().write(stream_record(run_context, options, result))
         totals = result.totals
-        print(f"stream {run_context.run_id}: " + " ".join(f"{k}={_number(v)}" for k, v in totals.items()))
+        print(
+            f"stream {run_context.run_id}: "
+            + " ".join(f"{k}={_number(v)}" for k, v in totals.items())
+        )
         return 0
     finally:
         sessions.close()
@@ -102,7 +123,11 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
         if not stop.is_set():
-            print(f"finops stream: {signal.Signals(signum).name}, stopping after the current micro-batch", file=sys.stderr, flush=True)
+            print(
+                f"finops stream: {signal.Signals(signum).name}, stopping after the current micro-batch",
+                file=sys.stderr,
+                flush=True,
+            )
         stop.set()
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}

@@ -275,3 +275,11 @@ def test_a_dirty_landing_differs_from_the_clean_one_only_by_its_injections(tmp_p
     paths = {entry["path"] for entry in manifest["files"]}
     assert {c.file_pattern for c in ALL_SOURCES[:-1]} <= paths
     assert "_injected.json" not in paths
+
+
+def test_the_generator_draws_exactly_the_metrics_the_catalogue_knows() -> None:
+    from adapters.landing import generator
+    from finops_core.catalogue import UNIT_BY_METRIC
+
+    assert sorted(generator.METRICS) == sorted(UNIT_BY_METRIC)
+    assert len(generator.METRIC_WEIGHTS) == len(generator.METRICS)

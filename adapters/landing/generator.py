@@ -27,6 +27,7 @@ import attrs
 from adapters.landing.manifest import swap_into_place, write_manifest
 from adapters.landing.synthetic_ids import IdSpace
 from adapters.landing.synthetic_masters import Masters, Resource, write_masters
+from finops_core.catalogue import UNIT_BY_METRIC
 from finops_core.contracts import (
     EVENT_KEYS_V1,
     EVENT_KEYS_V2,
@@ -43,9 +44,10 @@ EVENTS_PER_ACTIVE_RESOURCE = 3
 LINES_PER_FILE = 360
 FILES_PER_BUCKET = 64
 
+# The draw order of metrics (and their weights) is the generator's; their units are the core's.
 METRICS = ("requests", "storage_gb_hours", "cpu_hours")
 METRIC_WEIGHTS = (45, 30, 25)
-UNITS = {"requests": "count", "cpu_hours": "hours", "storage_gb_hours": "gb_hours"}
+UNITS = UNIT_BY_METRIC
 COST_RATES = {
     "compute": 0.08,
     "analytics": 0.07,

@@ -1,42 +1,25 @@
-"""The gold mart `org_daily_usage_by_service` as a commutative monoid.
+"""The reference interpretation of a mart's measures: a commutative monoid over source rows.
 
-A `DailyUsage` is the partial aggregate of any set of silver events of one (org, day, service);
-`merge` is associative and commutative, and `empty()` is its identity, so partial views (per file,
-per micro-batch, per partition) combine without double counting. Float sums are exact until
-`finish` rounds them once, which makes the result independent of order and batching.
+A `Partial` is the aggregate of any set of source rows of one group; `merge` is associative and
+commutative and `Partial.empty(mart)` is its identity, so partial views (per file, per
+micro-batch, per partition) combine without double counting. Float sums are exact (Shewchuk
+partials) until `finish` rounds them once, which makes every result independent of order and
+batching. Spark compiles the same `finops_core.marts` declarations to Columns.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import attrs
 
-from finops_core.events import SilverEvent
+from finops_core.contracts import LogicalType
+from finops_core.marts import Count, FlagCounts, Mart, Ratio, Sum
+from finops_core.tables import Row
 
-GOLD_COLUMNS: tuple[str, ...] = (
-    "org_id",
-    "usage_date",
-    "service",
-    "daily_cost_usd",
-    "requests",
-    "cpu_hours",
-    "storage_gb_hours",
-    "genai_tokens",
-    "carbon_kg",
-    "event_count",
-    "cost_per_request_usd",
-    "quality_flags",
-)
-GOLD_KEY: tuple[str, ...] = ("org_id", "usage_date", "service")
-# metric -> gold column that sums its `value`
-USAGE_COLUMN_BY_METRIC: dict[str, str] = {
-    "requests": "requests",
-    "cpu_hours": "cpu_hours",
-    "storage_gb_hours": "storage_gb_hours",
-}
+GroupKey = tuple[Any, ...]
 
 
 @attrs.frozen
@@ -46,8 +29,8 @@ class ExactSum:
     partials: tuple[float, ...] = ()
 
     @classmethod
-    def of(cls, value: float) -> ExactSum:
-        return cls((value,))
+    def of(cls, *values: float) -> ExactSum:
+        return cls(_grow([], values))
 
     def merge(self, other: ExactSum) -> ExactSum:
         return ExactSum(_grow(list(self.partials), other.partials))
@@ -73,150 +56,141 @@ def _grow(partials: list[float], values: Iterable[float]) -> tuple[float, ...]:
     return tuple(partials)
 
 
-def _merge_optional_sum(a: ExactSum | None, b: ExactSum | None) -> ExactSum | None:
+# One accumulator per accumulating measure, in declaration order:
+# Sum -> ExactSum | int | None (None: no value yet), Count -> int, FlagCounts -> {key: count}.
+Accumulator = Any
+
+
+@attrs.frozen
+class Partial:
+    values: tuple[Accumulator, ...]
+
+    @classmethod
+    def empty(cls, mart: Mart) -> Partial:
+        return cls(tuple(_empty(m) for m in mart.accumulating))
+
+    def merge(self, other: Partial) -> Partial:
+        return Partial(tuple(_merge(a, b) for a, b in zip(self.values, other.values, strict=True)))
+
+
+def _empty(measure: Sum | Count | FlagCounts) -> Accumulator:
+    if isinstance(measure, Sum):
+        return None
+    if isinstance(measure, Count):
+        return 0
+    return {}
+
+
+def _merge(a: Accumulator, b: Accumulator) -> Accumulator:
     if a is None:
         return b
     if b is None:
         return a
-    return a.merge(b)
-
-
-def _merge_optional_int(a: int | None, b: int | None) -> int | None:
-    if a is None:
-        return b
-    if b is None:
-        return a
+    if isinstance(a, ExactSum):
+        return a.merge(b)
+    if isinstance(a, dict):
+        merged = dict(a)
+        for key, count in b.items():
+            merged[key] = merged.get(key, 0) + count
+        return merged
     return a + b
 
 
-@attrs.frozen
-class DailyUsage:
-    """Partial aggregate of one gold group; nulls (carbon, tokens) stay null until a value comes."""
-
-    cost: ExactSum = ExactSum()
-    usage: Mapping[str, ExactSum] = attrs.field(factory=dict)
-    genai_tokens: int | None = None
-    carbon_kg: ExactSum | None = None
-    event_count: int = 0
-    quality_flags: Mapping[str, int] = attrs.field(factory=dict)
-
-    @classmethod
-    def empty(cls) -> DailyUsage:
-        return cls()
-
-    @classmethod
-    def of(cls, event: SilverEvent) -> DailyUsage:
-        column = USAGE_COLUMN_BY_METRIC.get(event.metric)
-        usage = {column: ExactSum.of(event.value)} if column and event.value is not None else {}
-        return cls(
-            cost=ExactSum.of(event.cost_usd_increment),
-            usage=usage,
-            genai_tokens=event.genai_tokens,
-            carbon_kg=None if event.carbon_kg is None else ExactSum.of(event.carbon_kg),
-            event_count=1,
-            quality_flags={flag: 1 for flag in event.quality_flags},
-        )
-
-    def merge(self, other: DailyUsage) -> DailyUsage:
-        usage = dict(self.usage)
-        for column, amount in other.usage.items():
-            usage[column] = usage[column].merge(amount) if column in usage else amount
-        flags = dict(self.quality_flags)
-        for flag, count in other.quality_flags.items():
-            flags[flag] = flags.get(flag, 0) + count
-        return DailyUsage(
-            cost=self.cost.merge(other.cost),
-            usage=usage,
-            genai_tokens=_merge_optional_int(self.genai_tokens, other.genai_tokens),
-            carbon_kg=_merge_optional_sum(self.carbon_kg, other.carbon_kg),
-            event_count=self.event_count + other.event_count,
-            quality_flags=flags,
-        )
-
-
-@attrs.frozen
-class GoldRow:
-    org_id: str
-    usage_date: dt.date
-    service: str
-    daily_cost_usd: float
-    requests: float
-    cpu_hours: float
-    storage_gb_hours: float
-    genai_tokens: int | None
-    carbon_kg: float | None
-    event_count: int
-    cost_per_request_usd: float | None
-    quality_flags: Mapping[str, int] = attrs.field(factory=dict, hash=False)
-
-    @property
-    def key(self) -> tuple[str, dt.date, str]:
-        return (self.org_id, self.usage_date, self.service)
-
-    def as_dict(self) -> dict[str, object]:
-        return {name: getattr(self, name) for name in GOLD_COLUMNS}
-
-
-def cost_per_request(daily_cost_usd: float, requests: float) -> float | None:
-    """Derived metric: null when there were no requests."""
-    return daily_cost_usd / requests if requests != 0 else None
-
-
-def finish(key: tuple[str, dt.date, str], usage: DailyUsage) -> GoldRow:
-    org_id, usage_date, service = key
-    cost = usage.cost.total
-    sums = {
-        column: usage.usage[column].total if column in usage.usage else 0.0
-        for column in USAGE_COLUMN_BY_METRIC.values()
-    }
-    return GoldRow(
-        org_id=org_id,
-        usage_date=usage_date,
-        service=service,
-        daily_cost_usd=cost,
-        requests=sums["requests"],
-        cpu_hours=sums["cpu_hours"],
-        storage_gb_hours=sums["storage_gb_hours"],
-        genai_tokens=usage.genai_tokens,
-        carbon_kg=None if usage.carbon_kg is None else usage.carbon_kg.total,
-        event_count=usage.event_count,
-        cost_per_request_usd=cost_per_request(cost, sums["requests"]),
-        quality_flags=dict(sorted(usage.quality_flags.items())),
+def group_key(mart: Mart, row: Row) -> GroupKey:
+    return tuple(
+        row.get(g.source) if row.get(g.source) is not None else g.default for g in mart.grain
     )
 
 
-GroupKey = tuple[str, dt.date, str]
+def _passes(measure: Sum, row: Row) -> bool:
+    return measure.where is None or row.get(measure.where.field) == measure.where.value
 
 
-def gold_key(event: SilverEvent) -> GroupKey:
-    # service can be null in a silver event whose resource is unknown; group it as "unknown".
-    return (event.org_id, event.usage_date, event.service or UNKNOWN_SERVICE)
+def partial_of(mart: Mart, rows: Iterable[Row]) -> Partial:
+    """The partial aggregate of rows of one group (their grain is not checked)."""
+    materialised = list(rows)
+    values: list[Accumulator] = []
+    for measure in mart.accumulating:
+        if isinstance(measure, Sum):
+            found = [
+                row[measure.source]
+                for row in materialised
+                if row.get(measure.source) is not None and _passes(measure, row)
+            ]
+            if not found:
+                values.append(None)
+            elif measure.type is LogicalType.INTEGER:
+                values.append(sum(int(v) for v in found))  # type: ignore[call-overload]
+            else:
+                values.append(ExactSum.of(*(float(v) for v in found)))  # type: ignore[arg-type]
+        elif isinstance(measure, Count):
+            values.append(len(materialised))
+        else:
+            counts: dict[str, int] = {}
+            for row in materialised:
+                for flag in row.get(measure.source) or ():  # type: ignore[attr-defined]
+                    if flag in measure.keys:
+                        counts[flag] = counts.get(flag, 0) + 1
+            values.append(counts)
+    return Partial(tuple(values))
 
 
-UNKNOWN_SERVICE = "unknown"
+def partial_aggregate(mart: Mart, rows: Iterable[Row]) -> dict[GroupKey, Partial]:
+    """Group source rows by the mart's grain and aggregate each group."""
+    groups: dict[GroupKey, list[Row]] = {}
+    for row in rows:
+        groups.setdefault(group_key(mart, row), []).append(row)
+    return {key: partial_of(mart, members) for key, members in groups.items()}
 
 
-def partial_aggregate(events: Iterable[SilverEvent]) -> dict[GroupKey, DailyUsage]:
-    groups: dict[GroupKey, DailyUsage] = {}
-    for event in events:
-        key = gold_key(event)
-        one = DailyUsage.of(event)
-        groups[key] = groups[key].merge(one) if key in groups else one
-    return groups
-
-
-def merge_partials(*partials: Mapping[GroupKey, DailyUsage]) -> dict[GroupKey, DailyUsage]:
-    merged: dict[GroupKey, DailyUsage] = {}
+def merge_partials(*partials: Mapping[GroupKey, Partial]) -> dict[GroupKey, Partial]:
+    merged: dict[GroupKey, Partial] = {}
     for partial in partials:
-        for key, usage in partial.items():
-            merged[key] = merged[key].merge(usage) if key in merged else usage
+        for key, value in partial.items():
+            merged[key] = merged[key].merge(value) if key in merged else value
     return merged
 
 
-def gold_rows(groups: Mapping[GroupKey, DailyUsage]) -> list[GoldRow]:
-    return [finish(key, groups[key]) for key in sorted(groups)]
+def ratio(numerator: object, denominator: object, scale: float = 1.0) -> float | None:
+    """Derived metric: null when the denominator is 0 or null."""
+    if numerator is None or denominator is None or denominator == 0:
+        return None
+    return float(numerator) / float(denominator) * scale  # type: ignore[arg-type]
 
 
-def aggregate(events: Iterable[SilverEvent]) -> list[GoldRow]:
-    """Gold rows of a set of silver events, sorted by key."""
-    return gold_rows(partial_aggregate(events))
+def finish(mart: Mart, key: GroupKey, partial: Partial) -> dict[str, object]:
+    """The mart row of one group: exact sums rounded once, then the derived columns."""
+    row: dict[str, object] = dict(zip(mart.key_columns, key, strict=True))
+    values = dict(zip((m.name for m in mart.accumulating), partial.values, strict=True))
+    for measure in mart.measures:
+        if isinstance(measure, Ratio):
+            row[measure.name] = ratio(
+                row[measure.numerator], row[measure.denominator], measure.scale
+            )
+            continue
+        value = values[measure.name]
+        if isinstance(measure, Sum):
+            if value is None:
+                empty: object = None if measure.empty_is_null else _zero(measure)
+                row[measure.name] = empty
+            else:
+                row[measure.name] = value.total if isinstance(value, ExactSum) else value
+        elif isinstance(measure, FlagCounts):
+            row[measure.name] = dict(sorted(value.items()))
+        else:
+            row[measure.name] = value
+    return {name: row[name] for name in mart.table.column_names}
+
+
+def _zero(measure: Sum) -> object:
+    return 0 if measure.type is LogicalType.INTEGER else 0.0
+
+
+def mart_rows(mart: Mart, groups: Mapping[GroupKey, Partial]) -> list[dict[str, object]]:
+    """Finished rows sorted by key."""
+    return [finish(mart, key, groups[key]) for key in sorted(groups)]
+
+
+def aggregate(mart: Mart, rows: Iterable[Row]) -> list[dict[str, object]]:
+    """The mart's rows of a set of source rows, sorted by key."""
+    return mart_rows(mart, partial_aggregate(mart, rows))

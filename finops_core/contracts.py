@@ -24,6 +24,9 @@ class LogicalType(enum.Enum):
     JSON = "json"
     # A field whose JSON type varies in the feed (number, numeric string, null): read as text.
     NUMERIC_TEXT = "numeric_text"
+    # Lake and serving tables also hold these (never a landing column).
+    STRING_LIST = "string_list"  # a list of texts, e.g. quality flags or quarantine reasons
+    COUNT_MAP = "count_map"  # text -> count, e.g. how many events of a group carry each flag
 
 
 class FileFormat(enum.Enum):
@@ -37,6 +40,8 @@ class Column:
     type: LogicalType
     # Personally identifiable: kept in bronze, never propagated past silver.
     pii: bool = False
+    # False where every writer must give a value (stores declare the column NOT NULL).
+    nullable: bool = True
 
 
 @attrs.frozen

@@ -26,6 +26,7 @@ from finops_core.rules import (
     parse_timestamp,
     violations,
 )
+from finops_core.tables import SILVER_EVENTS
 
 EVENT_FIELDS: tuple[str, ...] = USAGE_EVENTS.column_names
 
@@ -155,8 +156,24 @@ class SilverEvent:
     source_file: str
 
 
-SILVER_EVENT_FIELDS: tuple[str, ...] = tuple(a.name for a in attrs.fields(SilverEvent))
+# The silver table's columns (a test holds SilverEvent's fields equal to them) and the fields of a
+# quarantine entry (the first columns of the quarantine table; run_id and ingest_ts follow).
+SILVER_EVENT_FIELDS: tuple[str, ...] = SILVER_EVENTS.column_names
 QUARANTINE_FIELDS: tuple[str, ...] = tuple(a.name for a in attrs.fields(QuarantineEntry))
+
+
+def silver_row(event: SilverEvent) -> dict[str, object]:
+    """A silver event as a row of the silver table (`tables.SILVER_EVENTS`)."""
+    row = {name: getattr(event, name) for name in SILVER_EVENT_FIELDS}
+    row["quality_flags"] = list(event.quality_flags)
+    return row
+
+
+def silver_event(row: Mapping[str, object]) -> SilverEvent:
+    """A row of the silver table as a silver event."""
+    values = {name: row[name] for name in SILVER_EVENT_FIELDS}
+    values["quality_flags"] = tuple(values["quality_flags"] or ())  # type: ignore[arg-type]
+    return SilverEvent(**values)  # type: ignore[arg-type]
 
 
 def to_bronze(line: LandingLine) -> BronzeEvent | None:

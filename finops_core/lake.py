@@ -7,15 +7,7 @@ from pathlib import Path
 import attrs
 
 from finops_core.contracts import EVENTS_DIRECTORY
-
-BRONZE_EVENTS = "usage_events"
-SILVER_EVENTS = "usage_events"
-QUARANTINE_EVENTS = "usage_events"
-GOLD_DAILY = "org_daily_usage_by_service"
-# Bronze events carry every contract field as text plus these provenance columns.
-BRONZE_EVENT_EXTRA = ("raw", "source_file", "ingest_ts", "run_id")
-BRONZE_PARTITION = "event_date"
-SILVER_PARTITION = "usage_date"
+from finops_core.tables import Table
 
 
 @attrs.frozen
@@ -30,17 +22,9 @@ class LakeLayout:
     def landing_events(self) -> Path:
         return self.landing / EVENTS_DIRECTORY
 
-    def bronze(self, table: str) -> Path:
-        return self.root / "bronze" / table
-
-    def silver(self, table: str) -> Path:
-        return self.root / "silver" / table
-
-    def gold(self, table: str) -> Path:
-        return self.root / "gold" / table
-
-    def quarantine(self, table: str) -> Path:
-        return self.root / "quarantine" / table
+    def table(self, table: Table) -> Path:
+        """A declared table's folder: <root>/<layer>/<name>."""
+        return self.root / table.layer.value / table.name
 
     @property
     def checkpoints(self) -> Path:

@@ -63,8 +63,11 @@ def parse_tags(text: object) -> list[str] | None:
     return value
 
 
-# Columns each silver master drops (PII stays in bronze only) and transforms.
+# Columns each silver master drops (PII stays in bronze only) and the columns cleaning adds.
 SILVER_DROPS: Mapping[str, tuple[str, ...]] = {"users": ("email",), "resources": ("tags_json",)}
+SILVER_EXTRAS: Mapping[str, tuple[tuple[str, LogicalType], ...]] = {
+    "resources": (("tags", LogicalType.STRING_LIST),),
+}
 
 
 def silver_master_row(source: str, row: Mapping[str, Typed]) -> dict[str, Typed]:

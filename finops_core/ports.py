@@ -1,34 +1,40 @@
-"""Ports: what the use cases need from the outside world, as typing.Protocol."""
+"""Ports: what the use cases need from the outside world, as typing.Protocol.
+
+None of them knows a particular table or mart: they move rows of *declared* tables
+(`finops_core.tables`, `finops_core.marts`, `finops_core.serving`).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
 
 import attrs
 
-from finops_core.aggregate import GoldRow
 from finops_core.lake import LakeLayout
+from finops_core.runs import RunContext, RunRecord, StageResult
+from finops_core.serving import ServingTable
+from finops_core.tables import Row, Table, WriteMode
 
+__all__ = [
+    "Clock",
+    "Engine",
+    "Lake",
+    "LandingSource",
+    "PartitionSink",
+    "Progress",
+    "RunContext",
+    "RunLog",
+    "ServiceCost",
+    "ServingStore",
+    "SliceReader",
+    "StageResult",
+]
 
-@attrs.frozen
-class RunContext:
-    """Identity of one pipeline run, passed in (never read from a clock inside the logic)."""
-
-    run_id: str
-    started_at: dt.datetime
-
-
-@attrs.frozen
-class StageResult:
-    """One stage's outcome: named counts (and sums), and how long it took."""
-
-    stage: str
-    counts: Mapping[str, float] = attrs.field(factory=dict)
-    seconds: float = 0.0
-    skipped: bool = False
-    note: str = ""
+# Takes the rows of one partition of a table and stores them; returns how many it stored. A sink
+# an engine may ship to where the data is (a Spark executor) must be picklable.
+PartitionSink = Callable[[Iterable[Row]], int]
 
 
 @attrs.frozen
@@ -52,12 +58,7 @@ class Progress(Protocol):
 
 
 class Lake(Protocol):
-    """Tables of the lake as rows of plain values (used by the pure-Python engine).
-
-    layer is one of landing, bronze, silver, quarantine, gold; rows are dicts keyed by column.
-    mode: "overwrite" replaces the table, "overwrite_partitions" replaces only the partitions
-    present in `rows`, "append" adds.
-    """
+    """Tables of the lake as rows of plain values (used by the pure-Python engine)."""
 
     layout: LakeLayout
 
@@ -65,17 +66,12 @@ class Lake(Protocol):
 
     def read_landing(self, relative_path: str) -> bytes: ...
 
-    def has_table(self, layer: str, table: str) -> bool: ...
+    def has_table(self, table: Table) -> bool: ...
 
-    def read_table(self, layer: str, table: str) -> list[dict[str, object]]: ...
+    def read_table(self, table: Table) -> list[dict[str, object]]: ...
 
     def write_table(
-        self,
-        layer: str,
-        table: str,
-        rows: list[dict[str, object]],
-        partition_by: str | None = None,
-        mode: str = "overwrite",
+        self, table: Table, rows: list[dict[str, object]], mode: WriteMode = WriteMode.OVERWRITE
     ) -> int: ...
 
 
@@ -86,7 +82,10 @@ class LandingSource(Protocol):
 
 
 class Engine(Protocol):
-    """Runs the batch stages over a lake. Each stage is idempotent: a rerun gives the same tables."""
+    """Runs the batch stages over a lake and reads any declared table back.
+
+    Each stage is idempotent: a rerun gives the same tables. `gold` builds every declared mart.
+    """
 
     name: str
 
@@ -100,38 +99,66 @@ class Engine(Protocol):
 
     def gold(self, lake: LakeLayout, run: RunContext) -> StageResult: ...
 
-    def read_gold(self, lake: LakeLayout) -> Iterator[GoldRow]: ...
-
-
-class ServingStore(Protocol):
-    """The low-latency store analysts query. Upserts are idempotent on the gold key."""
-
-    def upsert(self, rows: Iterable[GoldRow]) -> int: ...
-
-    def daily_usage(
-        self, org_id: str, start: dt.date, end: dt.date, service: str | None = None
-    ) -> list[GoldRow]:
-        """Q1: the org's gold rows from start to end inclusive, by date then service."""
+    def read_rows(self, lake: LakeLayout, table: Table) -> Iterator[dict[str, object]]:
+        """The table's rows, streamed (never the whole table in memory at once)."""
         ...
 
-    def top_services(
-        self, org_id: str, days: int = 14, as_of: dt.date | None = None, limit: int = 5
-    ) -> list[ServiceCost]:
-        """Q2: services by total cost over as_of-days+1 .. as_of, most expensive first."""
+    def export(self, lake: LakeLayout, table: Table, sink: PartitionSink) -> int:
+        """Hand the table to `sink` one partition at a time, where the data is; rows stored."""
         ...
 
-    def org_day(self, org_id: str, usage_date: dt.date) -> list[GoldRow]:
-        """Q3: one org's day, every service, by service."""
+
+class SliceReader(Protocol):
+    """What the questions read of a serving store (`finops_core.queries`)."""
+
+    def read_slice(
+        self,
+        table: ServingTable,
+        partition: tuple[object, ...],
+        start: tuple[object, ...] = (),
+        end: tuple[object, ...] = (),
+        *,
+        columns: tuple[str, ...] | None = None,
+        descending: bool = False,
+        limit: int | None = None,
+    ) -> list[dict[str, object]]:
+        """Rows of one partition whose clustering key, cut to len(start) (len(end)) columns, is
+        >= start (<= end), in clustering order (reversed if descending), at most `limit`."""
         ...
 
-    def latest_usage_date(self, org_id: str | None = None) -> dt.date | None: ...
+    def index_values(
+        self, table: ServingTable, column: str, limit: int | None = None
+    ) -> list[object]:
+        """The distinct values of an indexed column, in the index's order."""
+        ...
 
-    def row_count(self) -> int: ...
+    def count(self, table: ServingTable) -> int: ...
+
+
+class ServingStore(SliceReader, Protocol):
+    """The low-latency store analysts query: upserts of declared tables, slices of one partition.
+
+    Upserts are idempotent on the table's primary key. `finops_core.queries` gives the
+    questions their meaning over `read_slice`, `index_values` and `count`.
+    """
+
+    kind: str
+
+    def upsert(self, table: ServingTable, rows: Iterable[Row]) -> int: ...
+
+    def partition_sink(self, table: ServingTable) -> PartitionSink | None:
+        """A picklable sink that upserts into this store from any process, or None if the
+        store can only be written from this process (an embedded file)."""
+        ...
+
+    def close(self) -> None: ...
 
 
 class RunLog(Protocol):
-    """Keeps one JSON-able record per run."""
+    """Keeps one record per run."""
 
-    def write(self, record: Mapping[str, object]) -> str: ...
+    def write(self, record: RunRecord) -> str: ...
 
-    def read(self, run_id: str | None = None) -> Mapping[str, object] | None: ...
+    def read(self, run_id: str | None = None) -> RunRecord | None: ...
+
+    def run_ids(self) -> list[str]: ...

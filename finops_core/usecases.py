@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
-
-import attrs
+from collections.abc import Callable, Sequence
 
 from finops_core.lake import LakeLayout
-from finops_core.ports import Clock, Engine, Progress, RunContext, ServingStore, StageResult
+from finops_core.ports import Clock, Engine, Progress, ServingStore
+from finops_core.runs import (
+    Reconciliation,
+    RunContext,
+    RunRecord,
+    StageResult,
+    merged_counts,
+    reconcile,
+)
+from finops_core.serving import SERVING_TABLES, ServingTable
 
-
-@attrs.frozen
-class Reconciliation:
-    name: str
-    left: float
-    right: float
-    passed: bool
-    detail: str = ""
+__all__ = [
+    "Reconciliation",
+    "load_serving",
+    "merged_counts",
+    "new_run",
+    "reconcile",
+    "run_batch",
+    "run_record",
+]
 
 
 def new_run(clock: Clock, kind: str) -> RunContext:
@@ -60,70 +68,46 @@ def run_batch(
 
 
 def load_serving(
-    engine: Engine, lake: LakeLayout, store: ServingStore, progress: Progress
+    engine: Engine,
+    lake: LakeLayout,
+    store: ServingStore,
+    progress: Progress,
+    tables: Sequence[ServingTable] = SERVING_TABLES,
 ) -> StageResult:
+    """Upsert every served mart. Where the store gives a partition sink, the engine runs it
+    where the data is (Spark executors); otherwise rows stream through this process."""
     progress.stage_started("serving")
     started = time.perf_counter()
-    rows = store.upsert(engine.read_gold(lake))
-    result = StageResult(
-        "serving",
-        {"rows_upserted": rows, "serving_rows": store.row_count()},
-        time.perf_counter() - started,
-    )
+    upserted = 0
+    for table in tables:
+        sink = store.partition_sink(table)
+        if sink is not None:
+            upserted += engine.export(lake, table.source, sink)
+        else:
+            upserted += store.upsert(table, engine.read_rows(lake, table.source))
+    counts = {"rows_upserted": upserted, "serving_rows": sum(store.count(t) for t in tables)}
+    result = StageResult("serving", counts, time.perf_counter() - started)
     progress.stage_finished(result)
     return result
 
 
-def reconcile(counts: Mapping[str, float]) -> list[Reconciliation]:
-    """The audit's checks over a run's merged counts; each names both sides."""
-    checks: list[Reconciliation] = []
-
-    def add(name: str, left: str, right: Iterable[str], tolerance: float = 0.0) -> None:
-        if left not in counts or not all(key in counts for key in right):
-            return
-        lhs = counts[left]
-        rhs = sum(counts[key] for key in right)
-        checks.append(
-            Reconciliation(
-                name, lhs, rhs, abs(lhs - rhs) <= tolerance, f"{left} = {' + '.join(right)}"
-            )
-        )
-
-    add(
-        "landing lines = bronze rows + malformed",
-        "bronze_events.landing_lines",
-        ("bronze_events.bronze_rows", "bronze_events.malformed"),
+def run_record(
+    run: RunContext,
+    kind: str,
+    engine: str,
+    results: Sequence[StageResult],
+    checks: Sequence[Reconciliation] | None = None,
+    finished: bool = True,
+) -> RunRecord:
+    """The record of a run; its reconciliations are computed from its counts unless given."""
+    if checks is None:
+        checks = reconcile(merged_counts(results))
+    return RunRecord(
+        run_id=run.run_id,
+        kind=kind,
+        engine=engine,
+        started_at=run.started_at,
+        stages=tuple(results),
+        reconciliations=tuple(checks),
+        finished=finished,
     )
-    add(
-        "streamed lines = bronze rows + malformed + duplicates and late rows dropped",
-        "stream.landing_lines",
-        ("stream.bronze_rows", "stream.malformed", "stream.duplicates", "stream.late"),
-    )
-    add(
-        "bronze = silver + quarantine + duplicates",
-        "silver.bronze_rows",
-        ("silver.silver_rows", "silver.quarantined", "silver.duplicates"),
-    )
-    add(
-        "silver cost = gold cost (to the cent)",
-        "silver.silver_cost_usd",
-        ("gold.gold_cost_usd",),
-        tolerance=0.005,
-    )
-    if "gold.gold_keys_unique" in counts:
-        unique = counts["gold.gold_keys_unique"] == 1
-        checks.append(
-            Reconciliation(
-                "gold keys unique",
-                counts["gold.gold_keys_unique"],
-                1,
-                unique,
-                "one row per (org, day, service)",
-            )
-        )
-    add("serving rows = gold rows", "serving.serving_rows", ("gold.gold_rows",))
-    return checks
-
-
-def merged_counts(results: Iterable[StageResult]) -> dict[str, float]:
-    return {f"{r.stage}.{k}": v for r in results for k, v in r.counts.items()}

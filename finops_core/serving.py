@@ -1,0 +1,84 @@
+"""How marts are kept in a serving store, declared once: query-first keys and value indexes.
+
+A `ServingTable` holds the rows of one lake table (a mart) under a store-side name, keyed for
+the questions asked of it: every question reads a slice of ONE partition (rows sharing the
+partition key, within a range of the clustering key). A `ValueIndex` asks the store to keep the
+distinct values of one column where they can be read without a scan (the latest usage date, the
+orgs loaded). Stores derive their DDL and row codecs from these values and the table's columns;
+`finops_core.queries` states what each question means over slices.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from finops_core.marts import DAILY_USAGE
+from finops_core.tables import Table
+
+
+@attrs.frozen
+class ValueIndex:
+    """The distinct values of `column`, kept by the store under `name`."""
+
+    name: str
+    column: str
+    descending: bool = False
+
+
+@attrs.frozen
+class ServingTable:
+    name: str
+    source: Table
+    partition_key: tuple[str, ...]
+    clustering_key: tuple[str, ...]
+    indexes: tuple[ValueIndex, ...] = ()
+    description: str = ""
+
+    def __attrs_post_init__(self) -> None:
+        key = (*self.partition_key, *self.clustering_key)
+        if set(key) != set(self.source.primary_key) or len(key) != len(self.source.primary_key):
+            raise ValueError(
+                f"{self.name}: partition + clustering key {key} must be the primary key "
+                f"{self.source.primary_key} of {self.source.id}"
+            )
+        for index in self.indexes:
+            self.source.column(index.column)
+
+    @property
+    def primary_key(self) -> tuple[str, ...]:
+        return (*self.partition_key, *self.clustering_key)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self.source.column_names
+
+    def index(self, column: str) -> ValueIndex:
+        for index in self.indexes:
+            if index.column == column:
+                return index
+        raise KeyError(f"{self.name} keeps no index of {column!r}")
+
+
+DAILY_USAGE_BY_ORG = ServingTable(
+    name="daily_usage_by_org",
+    source=DAILY_USAGE.table,
+    # One partition per org, clustered by day then service: Q1 and the per-day detail are slices
+    # of it, Q2 sums a slice. A partition grows by services x days (~7k rows a year for 20
+    # services); bucket the partition key by month if an org gets much wider.
+    partition_key=("org_id",),
+    clustering_key=("usage_date", "service"),
+    indexes=(
+        ValueIndex("usage_dates", "usage_date", descending=True),  # Q2's default as-of
+        ValueIndex("orgs", "org_id"),  # count rows per org instead of scanning the table
+    ),
+    description="gold org_daily_usage_by_service, one partition per organisation",
+)
+
+SERVING_TABLES: tuple[ServingTable, ...] = (DAILY_USAGE_BY_ORG,)
+
+
+def serving_table_for(source: Table) -> ServingTable:
+    for table in SERVING_TABLES:
+        if table.source == source:
+            return table
+    raise KeyError(f"no serving table holds {source.id}")

@@ -7,15 +7,19 @@ import json
 import math
 import random
 import re
+import tempfile
+from pathlib import Path
 
-from hypothesis import given
+import attrs
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from adapters.lake.parquet import ParquetLake
 from adapters.memory.engine import MemoryEngine
 from adapters.memory.lake import InMemoryLake
-from finops_core import aggregate, pipeline
+from finops_core import aggregate, events, marts, pipeline, tables
 from finops_core.events import LandingLine, decode_line, split_lines
-from finops_core.lake import BRONZE_EVENTS, GOLD_DAILY, QUARANTINE_EVENTS, SILVER_EVENTS, LakeLayout
+from finops_core.lake import LakeLayout
 from finops_core.ports import RunContext
 from tests import strategies
 
@@ -46,8 +50,8 @@ def landing_lines(landing: dict[str, bytes]) -> list[tuple[str, bytes]]:
 def test_every_landing_line_ends_in_exactly_one_of_silver_quarantine_or_duplicates(landing):
     lake = run_memory(landing)
     lines = landing_lines(landing)
-    silver = lake.read_table("silver", SILVER_EVENTS)
-    quarantine = lake.read_table("quarantine", QUARANTINE_EVENTS)
+    silver = lake.read_table(tables.SILVER_EVENTS)
+    quarantine = lake.read_table(tables.QUARANTINE_EVENTS)
     # Duplicates, counted independently: lines whose event_id was already seen among JSON objects.
     seen: set[str] = set()
     duplicates = 0
@@ -113,7 +117,7 @@ def expected_reasons(document: dict, org_ids: set[str]) -> set[str]:
 @given(strategies.landing_zones())
 def test_a_quarantined_rows_reasons_are_exactly_the_quarantine_rules_it_breaks(landing):
     lake = run_memory(landing)
-    quarantine = lake.read_table("quarantine", QUARANTINE_EVENTS)
+    quarantine = lake.read_table(tables.QUARANTINE_EVENTS)
     for row in quarantine:
         raw = row["raw_record"]
         try:
@@ -124,7 +128,7 @@ def test_a_quarantined_rows_reasons_are_exactly_the_quarantine_rules_it_breaks(l
             assert row["reasons"] == ["malformed_record"]
             continue
         assert set(row["reasons"]) == expected_reasons(document, set(strategies.ORG_IDS)), raw
-    for row in lake.read_table("silver", SILVER_EVENTS):
+    for row in lake.read_table(tables.SILVER_EVENTS):
         assert row["org_id"] in strategies.ORG_IDS
         assert row["metric"] in ("requests", "cpu_hours", "storage_gb_hours")
         assert row["unit"] is not None
@@ -132,7 +136,7 @@ def test_a_quarantined_rows_reasons_are_exactly_the_quarantine_rules_it_breaks(l
 
 def gold_of(lake: InMemoryLake) -> list[dict]:
     return sorted(
-        lake.read_table("gold", GOLD_DAILY),
+        lake.read_table(marts.DAILY_USAGE.table),
         key=lambda r: (r["org_id"], r["usage_date"], r["service"]),
     )
 
@@ -153,16 +157,24 @@ def test_gold_does_not_depend_on_the_order_of_input_lines(landing, rnd: random.R
 def test_merging_partial_aggregates_equals_aggregating_the_union(landing, parts):
     lake = run_memory(landing)
     refs = pipeline.reference_data(
-        lake.read_table("bronze", "customers_orgs"), lake.read_table("bronze", "resources")
+        lake.read_table(tables.BRONZE_MASTERS["customers_orgs"]),
+        lake.read_table(tables.BRONZE_MASTERS["resources"]),
     )
     lines = [LandingLine(name, *decode_line(raw)) for name, raw in landing_lines(landing)]
-    silver = pipeline.silver_from_bronze(pipeline.bronze_from_lines(lines).events, refs).events
+    output = pipeline.silver_from_bronze(pipeline.bronze_from_lines(lines).events, refs)
+    silver = [events.silver_row(event) for event in output.events]
+    mart = marts.DAILY_USAGE
     batches = [silver[i::parts] for i in range(parts)]
-    merged = aggregate.merge_partials(*(aggregate.partial_aggregate(batch) for batch in batches))
-    assert aggregate.gold_rows(merged) == aggregate.aggregate(silver)
-    assert aggregate.gold_rows(merged) == sorted(
-        (aggregate.finish(k, v) for k, v in aggregate.partial_aggregate(reversed(silver)).items()),
-        key=lambda row: row.key,
+    merged = aggregate.merge_partials(
+        *(aggregate.partial_aggregate(mart, batch) for batch in batches)
+    )
+    assert aggregate.mart_rows(mart, merged) == aggregate.aggregate(mart, silver)
+    assert aggregate.mart_rows(mart, merged) == sorted(
+        (
+            aggregate.finish(mart, k, v)
+            for k, v in aggregate.partial_aggregate(mart, reversed(silver)).items()
+        ),
+        key=mart.table.key_of,
     )
 
 
@@ -170,24 +182,24 @@ def test_merging_partial_aggregates_equals_aggregating_the_union(landing, parts)
 def test_reprocessing_the_same_input_changes_nothing(landing):
     lake = run_memory(landing)
     first = {
-        key: lake.read_table(*key)
-        for key in [
-            ("silver", SILVER_EVENTS),
-            ("quarantine", QUARANTINE_EVENTS),
-            ("gold", GOLD_DAILY),
-            ("bronze", BRONZE_EVENTS),
+        table: lake.read_table(table)
+        for table in [
+            tables.SILVER_EVENTS,
+            tables.QUARANTINE_EVENTS,
+            marts.DAILY_USAGE.table,
+            tables.BRONZE_EVENTS,
         ]
     }
     run_memory(landing, lake)
-    second = {key: lake.read_table(*key) for key in first}
+    second = {table: lake.read_table(table) for table in first}
     assert second == first
 
 
 @given(strategies.landing_zones())
 def test_gold_cost_sums_to_silver_cost_and_cost_per_request_is_defined_iff_requests(landing):
     lake = run_memory(landing)
-    silver = lake.read_table("silver", SILVER_EVENTS)
-    gold = lake.read_table("gold", GOLD_DAILY)
+    silver = lake.read_table(tables.SILVER_EVENTS)
+    gold = lake.read_table(marts.DAILY_USAGE.table)
     assert math.isclose(
         math.fsum(r["daily_cost_usd"] for r in gold),
         math.fsum(r["cost_usd_increment"] for r in silver),
@@ -202,3 +214,46 @@ def test_gold_cost_sums_to_silver_cost_and_cost_per_request_is_defined_iff_reque
             assert math.isclose(
                 row["cost_per_request_usd"], row["daily_cost_usd"] / row["requests"]
             )
+
+
+def canonical(rows: list[dict]) -> list[dict]:
+    return sorted(rows, key=lambda row: json.dumps(row, sort_keys=True, default=str))
+
+
+@settings(max_examples=10)
+@given(strategies.landing_zones())
+def test_the_engine_builds_the_same_tables_over_the_parquet_lake_as_in_memory(landing):
+    in_memory = run_memory(landing)
+    with tempfile.TemporaryDirectory() as folder:
+        layout = LakeLayout(Path(folder))
+        strategies.write_landing(landing, layout.landing)
+        engine = MemoryEngine(ParquetLake)
+        for stage in (engine.bronze_masters, engine.bronze_events, engine.silver, engine.gold):
+            stage(layout, RUN)
+        on_disk = ParquetLake(layout)
+        for table in (*tables.LAKE_TABLES, *(mart.table for mart in marts.MARTS)):
+            assert on_disk.has_table(table) == in_memory.has_table(table), table.id
+            assert canonical(on_disk.read_table(table)) == canonical(in_memory.read_table(table)), (
+                table.id
+            )
+
+
+@given(strategies.landing_zones())
+def test_a_silver_event_and_its_silver_row_carry_the_same_values(landing):
+    lake = run_memory(landing)
+    for row in lake.read_table(tables.SILVER_EVENTS):
+        event = events.silver_event(row)
+        assert events.silver_row(event) == row
+        assert tuple(events.silver_row(event)) == tables.SILVER_EVENTS.column_names
+
+
+def test_silver_event_fields_are_the_silver_tables_columns():
+    fields = tuple(field.name for field in attrs.fields(events.SilverEvent))
+    assert fields == tables.SILVER_EVENTS.column_names == events.SILVER_EVENT_FIELDS
+
+
+def test_quarantine_entry_fields_are_the_first_quarantine_columns_then_provenance():
+    fields = tuple(field.name for field in attrs.fields(events.QuarantineEntry))
+    assert fields == events.QUARANTINE_FIELDS
+    assert tables.QUARANTINE_EVENTS.column_names[:5] == fields
+    assert tables.QUARANTINE_EVENTS.column_names[5:] == ("run_id", "ingest_ts")

@@ -1,1 +1,1 @@
-"""The parquet lake on a local (or mounted) filesystem."""
+"""The parquet lake on a local (or mounted) filesystem, its schemas derived from the tables."""

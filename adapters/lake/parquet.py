@@ -1,7 +1,10 @@
 """The on-disk parquet lake, read and written with pyarrow (the pure-Python engine's storage).
 
-Partitioned tables use hive folders (`usage_date=2025-07-03/`), the same layout Spark writes, so
-the two engines' outputs can be compared file for file.
+Each declared table is a folder `<root>/<layer>/<name>`. A partitioned table has one hive folder
+per value of its partition column (`usage_date=2025-07-03/`, the null value as
+`__HIVE_DEFAULT_PARTITION__`), the layout Spark writes, so the two engines' outputs can be
+compared file for file. An overwrite swaps in one part file per folder through a staging folder
+and a rename; an append adds a part file.
 """
 
 from __future__ import annotations
@@ -9,52 +12,77 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import uuid
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from urllib.parse import unquote
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from adapters.lake import schemas
-from finops_core.contracts import MASTER_SOURCES
-from finops_core.lake import (
-    BRONZE_EVENTS,
-    BRONZE_PARTITION,
-    GOLD_DAILY,
-    QUARANTINE_EVENTS,
-    SILVER_EVENTS,
-    SILVER_PARTITION,
-    LakeLayout,
-)
+from adapters.lake.schemas import ARROW_TYPES, arrow_schema
+from finops_core.contracts import LogicalType
+from finops_core.lake import LakeLayout
+from finops_core.tables import Row, Table, WriteMode
 
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
+# Folders and files below a table that hold no data: staging folders, Spark's _temporary.
+HIDDEN_PREFIXES = (".", "_")
+# The characters Spark escapes (%XX) in a partition folder name.
+_ESCAPED = frozenset({*map(chr, range(0x01, 0x20)), *"\"#%'*/:=?\\\x7f{[]^"})
+
+_PARTITION_VALUES: dict[LogicalType, Callable[[str], object]] = {
+    LogicalType.STRING: str,
+    LogicalType.JSON: str,
+    LogicalType.NUMERIC_TEXT: str,
+    LogicalType.INTEGER: int,
+    LogicalType.BOOLEAN: lambda text: text.lower() == "true",
+    LogicalType.DATE: dt.date.fromisoformat,
+}
 
 
-def table_schema(layer: str, table: str) -> tuple[pa.Schema, str | None]:
-    """(schema without the partition column, partition column) of a lake table."""
-    from adapters.lake.gold import GOLD_SCHEMA
+def data_files(folder: Path) -> list[Path]:
+    """The parquet files of a table folder, sorted; hidden folders and files are not data."""
+    if not folder.is_dir():
+        return []
+    return sorted(
+        path
+        for path in folder.rglob("*.parquet")
+        if not any(part.startswith(HIDDEN_PREFIXES) for part in path.relative_to(folder).parts)
+    )
 
-    if layer == "bronze" and table == BRONZE_EVENTS:
-        return schemas.BRONZE_EVENTS_SCHEMA, BRONZE_PARTITION
-    if layer == "silver" and table == SILVER_EVENTS:
-        return schemas.SILVER_EVENTS_SCHEMA, SILVER_PARTITION
-    if layer == "quarantine" and table == QUARANTINE_EVENTS:
-        return schemas.QUARANTINE_SCHEMA, None
-    if layer == "gold" and table == GOLD_DAILY:
-        return GOLD_SCHEMA, SILVER_PARTITION
-    for contract in MASTER_SOURCES:
-        if table == contract.name and layer == "bronze":
-            return schemas.bronze_master_schema(contract), None
-        if table == contract.name and layer == "silver":
-            return schemas.silver_master_schema(contract), None
-    raise KeyError(f"no schema for {layer}/{table}")
+
+def has_parquet(folder: Path) -> bool:
+    """Whether a table folder holds at least one data file."""
+    return bool(data_files(folder))
+
+
+def partition_text(value: object) -> str:
+    """A partition value as its hive folder text (Spark's escaping; null and "" are the null
+    partition)."""
+    if value is None or value == "":
+        return NULL_PARTITION
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        text = value.isoformat()
+    else:
+        text = str(value)
+    return "".join(f"%{ord(c):02X}" if c in _ESCAPED else c for c in text)
+
+
+def partition_value(text: str, logical_type: LogicalType) -> object:
+    """A hive folder's text parsed by the partition column's logical type."""
+    if text == NULL_PARTITION:
+        return None
+    parse = _PARTITION_VALUES.get(logical_type)
+    if parse is None:
+        raise ValueError(f"a {logical_type.value} column cannot partition a parquet table")
+    return parse(unquote(text))
 
 
 class ParquetLake:
     def __init__(self, layout: LakeLayout) -> None:
         self.layout = layout
-
-    def _path(self, layer: str, table: str) -> Path:
-        return self.layout.root / layer / table
 
     def landing_files(self, pattern: str) -> list[str]:
         root = self.layout.landing
@@ -63,76 +91,78 @@ class ParquetLake:
     def read_landing(self, relative_path: str) -> bytes:
         return (self.layout.landing / relative_path).read_bytes()
 
-    def has_table(self, layer: str, table: str) -> bool:
-        path = self._path(layer, table)
-        return path.exists() and any(path.rglob("*.parquet"))
+    def has_table(self, table: Table) -> bool:
+        return has_parquet(self.layout.table(table))
 
-    def read_table(self, layer: str, table: str) -> list[dict[str, object]]:
-        path = self._path(layer, table)
-        if not self.has_table(layer, table):
-            return []
-        schema, partition = table_schema(layer, table)
-        files = sorted(
-            str(p)
-            for p in path.rglob("*.parquet")
-            if not any(part.startswith(".") for part in p.relative_to(path).parts)
-        )
+    def read_table(self, table: Table) -> list[dict[str, object]]:
+        """Every row, file by file (partitions in folder order), keyed by the table's columns."""
+        root = self.layout.table(table)
+        schema = arrow_schema(table)
+        maps = _map_columns(table)
         rows: list[dict[str, object]] = []
-        for file in files:
-            table_rows = _maps_to_dicts(pq.read_table(file, schema=schema).to_pylist(), schema)
-            if partition:
-                folder = Path(file).parent.name
-                value = folder.split("=", 1)[1] if "=" in folder else None
-                parsed: object = None if value in (None, NULL_PARTITION) else value
-                if partition == SILVER_PARTITION and isinstance(parsed, str):
-                    parsed = dt.date.fromisoformat(parsed)
-                for row in table_rows:
-                    row[partition] = parsed
-            rows.extend(table_rows)
+        for file in data_files(root):
+            data = pq.read_table(file, schema=schema)
+            if table.partition_by is not None:
+                data = _with_partition(table, data, _partition_of(table, file.relative_to(root)))
+            records = data.to_pylist()
+            for name in maps:
+                for record in records:
+                    record[name] = _as_dict(record[name])
+            rows.extend(records)
         return rows
 
     def write_table(
-        self,
-        layer: str,
-        table: str,
-        rows: list[dict[str, object]],
-        partition_by: str | None = None,
-        mode: str = "overwrite",
+        self, table: Table, rows: Iterable[Row], mode: WriteMode = WriteMode.OVERWRITE
     ) -> int:
-        schema, partition = table_schema(layer, table)
-        partition = partition_by or partition
-        rows = _dicts_to_maps(rows, schema)
-        path = self._path(layer, table)
-        if partition is None:
-            data = pa.Table.from_pylist(rows, schema=schema)
-            if mode == "append":
-                path.mkdir(parents=True, exist_ok=True)
-                if data.num_rows:
-                    pq.write_table(data, path / f"part-{uuid.uuid4().hex}.parquet")
+        schema = arrow_schema(table)
+        root = self.layout.table(table)
+        maps = _map_columns(table)
+        encoded = [_with_map_entries(row, maps) for row in rows]
+        if table.partition_by is None:
+            data = pa.Table.from_pylist(encoded, schema=schema)
+            if mode is WriteMode.APPEND:
+                _append(root, data)
             else:
-                _swap_in(path, data)
-            return data.num_rows
-        groups: dict[str, list[dict[str, object]]] = {}
-        for row in rows:
-            value = row.get(partition)
-            key = (
-                NULL_PARTITION
-                if value is None
-                else (value.isoformat() if isinstance(value, dt.date) else str(value))
-            )
-            groups.setdefault(key, []).append(row)
-        if mode == "overwrite":
-            shutil.rmtree(path, ignore_errors=True)
-        path.mkdir(parents=True, exist_ok=True)
+                _swap_in(root, data)
+            return int(data.num_rows)
+        groups: dict[str, list[Row]] = {}
+        for row in encoded:
+            groups.setdefault(partition_text(row.get(table.partition_by)), []).append(row)
+        if mode is WriteMode.OVERWRITE:
+            shutil.rmtree(root, ignore_errors=True)
+        root.mkdir(parents=True, exist_ok=True)
         for key, group in sorted(groups.items()):
             data = pa.Table.from_pylist(group, schema=schema)
-            target = path / f"{partition}={key}"
-            if mode == "append":
-                target.mkdir(parents=True, exist_ok=True)
-                pq.write_table(data, target / f"part-{uuid.uuid4().hex}.parquet")
+            target = root / f"{table.partition_by}={key}"
+            if mode is WriteMode.APPEND:
+                _append(target, data)
             else:
                 _swap_in(target, data)
-        return len(rows)
+        return len(encoded)
+
+
+def _partition_of(table: Table, relative: Path) -> object:
+    if table.partition_by is None:
+        return None
+    prefix = f"{table.partition_by}="
+    for part in relative.parts[:-1]:
+        if part.startswith(prefix):
+            return partition_value(part[len(prefix) :], table.column(table.partition_by).type)
+    return None
+
+
+def _with_partition(table: Table, data: pa.Table, value: object) -> pa.Table:
+    """The file's rows with the partition column put back in its place."""
+    assert table.partition_by is not None
+    column = table.column(table.partition_by)
+    values = pa.repeat(pa.scalar(value, ARROW_TYPES[column.type]), data.num_rows)
+    return data.add_column(table.column_names.index(column.name), column.name, values)
+
+
+def _append(directory: Path, data: pa.Table) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    if data.num_rows:
+        pq.write_table(data, directory / f"part-{uuid.uuid4().hex}.parquet")
 
 
 def _swap_in(directory: Path, data: pa.Table) -> None:
@@ -145,24 +175,24 @@ def _swap_in(directory: Path, data: pa.Table) -> None:
     staging.rename(directory)
 
 
-def _map_fields(schema: pa.Schema) -> list[str]:
-    return [field.name for field in schema if pa.types.is_map(field.type)]
+def _map_columns(table: Table) -> tuple[str, ...]:
+    return tuple(c.name for c in table.data_columns if c.type is LogicalType.COUNT_MAP)
 
 
-def _dicts_to_maps(rows: list[dict[str, object]], schema: pa.Schema) -> list[dict[str, object]]:
-    """Arrow builds a map from (key, value) pairs: turn dict values of map columns into pairs."""
-    names = _map_fields(schema)
-    if not names:
-        return rows
-    return [
-        {k: (list(v.items()) if k in names and isinstance(v, dict) else v) for k, v in row.items()}
-        for row in rows
-    ]
+def _with_map_entries(row: Row, maps: tuple[str, ...]) -> Row:
+    """Arrow builds a map from (key, value) pairs: a dict value of a map column becomes pairs."""
+    if not maps:
+        return row
+    converted = dict(row)
+    for name in maps:
+        value = converted.get(name)
+        if isinstance(value, dict):
+            converted[name] = list(value.items())
+    return converted
 
 
-def _maps_to_dicts(rows: list[dict[str, object]], schema: pa.Schema) -> list[dict[str, object]]:
-    for name in _map_fields(schema):
-        for row in rows:
-            value = row.get(name)
-            row[name] = dict(value) if isinstance(value, list) else value
-    return rows
+def _as_dict(value: object) -> object:
+    """A map column read back (a list of pairs) as a dict, keys sorted."""
+    if isinstance(value, list):
+        return dict(sorted(value))
+    return value

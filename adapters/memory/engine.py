@@ -1,7 +1,9 @@
 """The pure-Python engine: the whole batch pipeline over the core's pure functions.
 
 It is the reference semantics the Spark engine must match, and the fast path for tests. Storage
-is any `Lake`: the on-disk parquet lake by default, an in-memory lake in unit tests.
+is whatever `Lake` the constructor is given (the container passes the parquet lake; unit tests
+may pass an in-memory lake); every table it touches is a declaration of `finops_core.tables` or
+`finops_core.marts`.
 """
 
 from __future__ import annotations
@@ -15,29 +17,28 @@ from pathlib import PurePosixPath
 
 import attrs
 
-from adapters.lake.parquet import ParquetLake
-from finops_core import aggregate, pipeline
-from finops_core.aggregate import GoldRow
+from finops_core import aggregate, marts, pipeline, tables
 from finops_core.contracts import MASTER_SOURCES, USAGE_EVENTS, check_header
 from finops_core.events import (
     EVENT_FIELDS,
-    SILVER_EVENT_FIELDS,
     BronzeEvent,
     LandingLine,
-    SilverEvent,
+    QuarantineEntry,
     decode_line,
     event_date,
+    silver_row,
     split_lines,
 )
-from finops_core.lake import BRONZE_EVENTS, GOLD_DAILY, QUARANTINE_EVENTS, SILVER_EVENTS, LakeLayout
+from finops_core.lake import LakeLayout
 from finops_core.masters import silver_master_row, typed_row
-from finops_core.ports import Lake, RunContext, StageResult
+from finops_core.ports import Lake, PartitionSink, RunContext, StageResult
+from finops_core.tables import Layer, Table, WriteMode
 
 
 class MemoryEngine:
     name = "memory"
 
-    def __init__(self, storage: Callable[[LakeLayout], Lake] = ParquetLake) -> None:
+    def __init__(self, storage: Callable[[LakeLayout], Lake]) -> None:
         self._storage = storage
 
     # ---- bronze ------------------------------------------------------------------------------
@@ -59,14 +60,15 @@ class MemoryEngine:
                 row = typed_row(contract, [field if field != "" else None for field in fields])
                 row.update(ingest_ts=run.started_at, source_file=contract.file_pattern)
                 rows.append(row)
-            counts[f"{contract.name}_rows"] = store.write_table("bronze", contract.name, rows)
+            table = tables.BRONZE_MASTERS[contract.name]
+            counts[f"{contract.name}_rows"] = store.write_table(table, rows)
             counts[f"{contract.name}_short_rows"] = sum(
                 1 for fields in parsed[contract.name] if len(fields) < len(contract.columns)
             )
         return StageResult("bronze_masters", counts, time.perf_counter() - started)
 
     def has_bronze_events(self, lake: LakeLayout) -> bool:
-        return self._storage(lake).has_table("bronze", BRONZE_EVENTS)
+        return self._storage(lake).has_table(tables.BRONZE_EVENTS)
 
     def bronze_events(self, lake: LakeLayout, run: RunContext) -> StageResult:
         """Backfill bronze events from every landing JSONL file (replaces the table)."""
@@ -76,7 +78,7 @@ class MemoryEngine:
         lines = list(_landing_lines(store, files))
         output = pipeline.bronze_from_lines(lines)
         rows = [_bronze_row(event, run) for event in output.events]
-        store.write_table("bronze", BRONZE_EVENTS, rows)
+        store.write_table(tables.BRONZE_EVENTS, rows)
         new = _append_quarantine(store, output.malformed, run)
         counts = {
             "files": len(files),
@@ -93,21 +95,22 @@ class MemoryEngine:
         started = time.perf_counter()
         store = self._storage(lake)
         refs = pipeline.reference_data(
-            store.read_table("bronze", "customers_orgs"), store.read_table("bronze", "resources")
+            store.read_table(tables.BRONZE_MASTERS["customers_orgs"]),
+            store.read_table(tables.BRONZE_MASTERS["resources"]),
         )
         bronze = [
             BronzeEvent(str(row["source_file"]), str(row["raw"]), {n: row[n] for n in EVENT_FIELDS})  # type: ignore[misc]
-            for row in store.read_table("bronze", BRONZE_EVENTS)
+            for row in store.read_table(tables.BRONZE_EVENTS)
         ]
         output = pipeline.silver_from_bronze(bronze, refs)
-        store.write_table("silver", SILVER_EVENTS, [_silver_row(event) for event in output.events])
+        store.write_table(tables.SILVER_EVENTS, [silver_row(event) for event in output.events])
         new = _append_quarantine(store, output.quarantine, run)
         for contract in MASTER_SOURCES:
             rows = [
                 silver_master_row(contract.name, row)
-                for row in store.read_table("bronze", contract.name)
+                for row in store.read_table(tables.BRONZE_MASTERS[contract.name])
             ]
-            store.write_table("silver", contract.name, rows)
+            store.write_table(tables.SILVER_MASTERS[contract.name], rows)
         counts: dict[str, float] = {
             "bronze_rows": len(bronze),
             "silver_rows": len(output.events),
@@ -123,25 +126,65 @@ class MemoryEngine:
     # ---- gold --------------------------------------------------------------------------------
 
     def gold(self, lake: LakeLayout, run: RunContext) -> StageResult:
+        """Every declared mart, rebuilt from its source table (partitions present replaced)."""
         started = time.perf_counter()
         store = self._storage(lake)
-        events = [_silver_event(row) for row in store.read_table("silver", SILVER_EVENTS)]
-        rows = aggregate.aggregate(events)
-        store.write_table(
-            "gold", GOLD_DAILY, [row.as_dict() for row in rows], mode="overwrite_partitions"
-        )
-        counts = {
-            "silver_rows": len(events),
-            "gold_rows": len(rows),
-            "gold_cost_usd": math.fsum(row.daily_cost_usd for row in rows),
-            "gold_keys_unique": int(len({row.key for row in rows}) == len(rows)),
-        }
+        sources: dict[Table, list[dict[str, object]]] = {}
+        counts: dict[str, float] = {}
+        for mart in marts.MARTS:
+            if mart.source not in sources:
+                sources[mart.source] = store.read_table(mart.source)
+            rows = aggregate.aggregate(mart, sources[mart.source])
+            store.write_table(mart.table, rows, WriteMode.OVERWRITE_PARTITIONS)
+            counts.update(_mart_counts(mart, len(sources[mart.source]), rows))
         return StageResult("gold", counts, time.perf_counter() - started)
 
-    def read_gold(self, lake: LakeLayout) -> Iterator[GoldRow]:
-        rows = self._storage(lake).read_table("gold", GOLD_DAILY)
-        for row in sorted(rows, key=lambda r: (r["usage_date"], r["org_id"], r["service"])):  # type: ignore[arg-type]
-            yield GoldRow(**row)  # type: ignore[arg-type]
+    # ---- reading -----------------------------------------------------------------------------
+
+    def read_rows(self, lake: LakeLayout, table: Table) -> Iterator[dict[str, object]]:
+        """A mart's rows sorted by its primary key; any other table's rows in stored order."""
+        yield from _sorted(table, self._storage(lake).read_table(table))
+
+    def export(self, lake: LakeLayout, table: Table, sink: PartitionSink) -> int:
+        """`sink` called once per partition of the table; the sum of what it returns."""
+        return sum(sink(rows) for rows in _partitions(self._storage(lake), table))
+
+
+def _mart_counts(
+    mart: marts.Mart, source_rows: int, rows: list[dict[str, object]]
+) -> dict[str, float]:
+    if mart is not marts.DAILY_USAGE:
+        return {f"{mart.name}_rows": len(rows)}
+    # The names reconciliations and earlier run records use.
+    keys = {mart.table.key_of(row) for row in rows}
+    return {
+        "silver_rows": source_rows,
+        "gold_rows": len(rows),
+        "gold_cost_usd": math.fsum(row["daily_cost_usd"] for row in rows),  # type: ignore[misc]
+        "gold_keys_unique": int(len(keys) == len(rows)),
+    }
+
+
+def _sorted(table: Table, rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    """A mart's rows sorted by its primary key; any other table's as they are."""
+    if table.layer is Layer.GOLD:
+        rows.sort(key=table.key_of)  # type: ignore[arg-type]
+    return rows
+
+
+def _partitions(store: Lake, table: Table) -> Iterator[list[dict[str, object]]]:
+    """The table's rows one lake partition at a time, in stored order (one group for an
+    unpartitioned table), each sorted as `read_rows` sorts."""
+    rows = store.read_table(table)
+    if table.partition_by is None:
+        groups = [rows] if rows else []
+    else:
+        by_value: dict[object, list[dict[str, object]]] = {}
+        for row in rows:
+            by_value.setdefault(row[table.partition_by], []).append(row)
+        groups = list(by_value.values())
+    for group in groups:
+        yield _sorted(table, group)
 
 
 def _landing_lines(store: Lake, files: list[str]) -> Iterator[LandingLine]:
@@ -164,28 +207,13 @@ def _bronze_row(event: BronzeEvent, run: RunContext) -> dict[str, object]:
     return row
 
 
-def _append_quarantine(
-    store: Lake, entries: tuple[pipeline.QuarantineEntry, ...], run: RunContext
-) -> int:
-    existing = (
-        str(row["quarantine_key"]) for row in store.read_table("quarantine", QUARANTINE_EVENTS)
-    )
+def _append_quarantine(store: Lake, entries: tuple[QuarantineEntry, ...], run: RunContext) -> int:
+    table = tables.QUARANTINE_EVENTS
+    existing = (str(row["quarantine_key"]) for row in store.read_table(table))
     fresh = pipeline.new_quarantine_entries(existing, entries)
     rows = [
         attrs.asdict(entry)
         | {"reasons": list(entry.reasons), "run_id": run.run_id, "ingest_ts": run.started_at}
         for entry in fresh
     ]
-    return store.write_table("quarantine", QUARANTINE_EVENTS, rows, mode="append") if rows else 0
-
-
-def _silver_row(event: SilverEvent) -> dict[str, object]:
-    row = {name: getattr(event, name) for name in SILVER_EVENT_FIELDS}
-    row["quality_flags"] = list(event.quality_flags)
-    return row
-
-
-def _silver_event(row: dict[str, object]) -> SilverEvent:
-    values = {name: row[name] for name in SILVER_EVENT_FIELDS}
-    values["quality_flags"] = tuple(values["quality_flags"] or ())  # type: ignore[arg-type]
-    return SilverEvent(**values)  # type: ignore[arg-type]
+    return store.write_table(table, rows, WriteMode.APPEND) if rows else 0

@@ -1,9 +1,9 @@
 """Serving benchmark: loading gold into a local Cassandra node, and Q1/Q2 latency.
 
-Loads a synthetic gold set (random GoldRow values) with the prepared, concurrent loader of
+Loads a synthetic gold set (random rows of the daily mart) with the prepared, concurrent loader of
 CassandraServingStore and, in the same run, a smaller set with a naive loop of unprepared
-synchronous `session.execute` inserts; then times Q1 and Q2 (p50/p99) against Cassandra and
-against SQLite holding the same rows.
+synchronous `session.execute` inserts; then times Q1 and Q2 (`finops_core.queries` over each
+store's slices, p50/p99) against Cassandra and against SQLite holding the same rows.
 
     .venv/bin/python benchmarks/serving_load.py [--rows 200000] [--naive-rows 3000]
 
@@ -32,19 +32,23 @@ from adapters.cassandra.serving import CassandraServingStore  # noqa: E402
 from adapters.cassandra.session import close_session, connect  # noqa: E402
 from adapters.cassandra.settings import CassandraSettings  # noqa: E402
 from adapters.sqlite.serving import SqliteServingStore  # noqa: E402
-from finops_core.aggregate import GOLD_COLUMNS, GoldRow  # noqa: E402
+from finops_core import queries  # noqa: E402
+from finops_core.serving import DAILY_USAGE_BY_ORG  # noqa: E402
 
 NODE_SCRIPT = REPO / "scripts" / "cassandra-node"
 SERVICES = ("compute", "storage", "network", "genai", "database")
 FIRST_DAY = dt.date(2025, 1, 1)
 KEYSPACE = "bench_serving"
+DAILY = DAILY_USAGE_BY_ORG
 
 
-def synthetic_gold(rows: int, days: int, seed: int, org_prefix: str = "org") -> list[GoldRow]:
+def synthetic_gold(
+    rows: int, days: int, seed: int, org_prefix: str = "org"
+) -> list[dict[str, object]]:
     """`rows` distinct gold keys: orgs x days x services, random metric values."""
     rng = random.Random(seed)
     orgs = max(1, rows // (days * len(SERVICES)) + 1)
-    out: list[GoldRow] = []
+    out: list[dict[str, object]] = []
     for org in range(orgs):
         for day in range(days):
             for service in SERVICES:
@@ -52,22 +56,21 @@ def synthetic_gold(rows: int, days: int, seed: int, org_prefix: str = "org") -> 
                     return out
                 requests = 0.0 if rng.random() < 0.1 else float(rng.randint(1, 10_000))
                 cost = rng.uniform(0, 500)
-                out.append(
-                    GoldRow(
-                        org_id=f"{org_prefix}_{org:06d}",
-                        usage_date=FIRST_DAY + dt.timedelta(days=day),
-                        service=service,
-                        daily_cost_usd=cost,
-                        requests=requests,
-                        cpu_hours=rng.uniform(0, 100),
-                        storage_gb_hours=rng.uniform(0, 1e5),
-                        genai_tokens=rng.randint(0, 10**9) if service == "genai" else None,
-                        carbon_kg=None if rng.random() < 0.2 else rng.uniform(0, 5),
-                        event_count=rng.randint(1, 500),
-                        cost_per_request_usd=cost / requests if requests else None,
-                        quality_flags={"unit_imputed": 1} if rng.random() < 0.05 else {},
-                    )
-                )
+                row: dict[str, object] = {
+                    "org_id": f"{org_prefix}_{org:06d}",
+                    "usage_date": FIRST_DAY + dt.timedelta(days=day),
+                    "service": service,
+                    "daily_cost_usd": cost,
+                    "requests": requests,
+                    "cpu_hours": rng.uniform(0, 100),
+                    "storage_gb_hours": rng.uniform(0, 1e5),
+                    "genai_tokens": rng.randint(0, 10**9) if service == "genai" else None,
+                    "carbon_kg": None if rng.random() < 0.2 else rng.uniform(0, 5),
+                    "event_count": rng.randint(1, 500),
+                    "cost_per_request_usd": cost / requests if requests else None,
+                    "quality_flags": {"unit_imputed": 1} if rng.random() < 0.05 else {},
+                }
+                out.append({name: row[name] for name in DAILY.columns})
     return out
 
 
@@ -136,11 +139,15 @@ def main() -> int:
         session.execute(f"DROP KEYSPACE IF EXISTS {KEYSPACE}", timeout=60)
         apply_schema(session, KEYSPACE)
         store = CassandraServingStore(
-            session, KEYSPACE, concurrency=args.concurrency, batch_rows=args.batch_rows
+            session,
+            KEYSPACE,
+            settings=settings,
+            concurrency=args.concurrency,
+            batch_rows=args.batch_rows,
         )
 
         started = time.perf_counter()
-        loaded = store.upsert(rows)
+        loaded = store.upsert(DAILY, rows)
         fast_s = time.perf_counter() - started
         fast_rate = loaded / fast_s
         print(
@@ -149,14 +156,12 @@ def main() -> int:
         )
 
         insert = (
-            f"INSERT INTO {KEYSPACE}.daily_usage_by_org ({', '.join(GOLD_COLUMNS)}) "
-            f"VALUES ({', '.join('%s' for _ in GOLD_COLUMNS)})"
+            f"INSERT INTO {KEYSPACE}.{DAILY.name} ({', '.join(DAILY.columns)}) "
+            f"VALUES ({', '.join('%s' for _ in DAILY.columns)})"
         )
         started = time.perf_counter()
         for row in naive_rows:
-            session.execute(
-                insert, [*(getattr(row, c) for c in GOLD_COLUMNS[:-1]), dict(row.quality_flags)]
-            )
+            session.execute(insert, [row[c] for c in DAILY.columns])
         naive_s = time.perf_counter() - started
         naive_rate = len(naive_rows) / naive_s
         print(
@@ -166,19 +171,19 @@ def main() -> int:
         print(f"ratio_vs_naive={fast_rate / naive_rate:.1f}", flush=True)
 
         rng = random.Random(3)
-        orgs = sorted({row.org_id for row in rows})
+        orgs = sorted({str(row["org_id"]) for row in rows})
         picks = [(rng.choice(orgs), rng.randrange(args.days - 14)) for _ in range(args.queries)]
 
-        def q1(store_: object) -> Callable[[int], object]:
+        def q1(store_: queries.SliceReader) -> Callable[[int], object]:
             def run(i: int) -> object:
                 org, offset = picks[i]
                 start = FIRST_DAY + dt.timedelta(days=offset)
-                return store_.daily_usage(org, start, start + dt.timedelta(days=13))  # type: ignore[attr-defined]
+                return queries.daily_usage(store_, str(org), start, start + dt.timedelta(days=13))
 
             return run
 
-        def q2(store_: object) -> Callable[[int], object]:
-            return lambda i: store_.top_services(picks[i][0], days=14)  # type: ignore[attr-defined]
+        def q2(store_: queries.SliceReader) -> Callable[[int], object]:
+            return lambda i: queries.top_services(store_, str(picks[i][0]), days=14)
 
         q1(store)(0), q2(store)(0)  # prepare the statements outside the timings
         time_queries("cassandra", "q1", args.queries, q1(store))
@@ -187,7 +192,7 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp:
             sqlite = SqliteServingStore(Path(tmp) / "finops.sqlite")
             started = time.perf_counter()
-            sqlite.upsert(rows)
+            sqlite.upsert(DAILY, rows)
             sqlite_s = time.perf_counter() - started
             print(
                 f"loader=sqlite rows={len(rows)} seconds={sqlite_s:.2f} rows_per_s={len(rows) / sqlite_s:.0f}",

@@ -1,7 +1,8 @@
 """The Cassandra serving store against a real single-node Cassandra 5.0 (scripts/cassandra-node).
 
 One node serves the whole session (shared with the contract suite through `cassandra_node`);
-a second node with PasswordAuthenticator is started once for the login and outage tests.
+a second node with PasswordAuthenticator is started once for the login, sink and outage tests.
+The tests without a node (marked nothing) check the derived statements over a fake session.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import datetime as dt
 import itertools
 import json
 import os
+import pickle
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,23 +22,45 @@ import pytest
 
 from adapters.cassandra.schema import (
     SCHEMA_VERSION,
-    TABLES,
-    USAGE_TABLE,
     applied_version,
     apply_schema,
+    table_ddl,
+    table_names,
 )
-from adapters.cassandra.serving import CassandraServingStore, RetryPolicy
+from adapters.cassandra.serving import CassandraPartitionSink, CassandraServingStore, RetryPolicy
 from adapters.cassandra.session import close_session, connect
 from adapters.cassandra.settings import CassandraSettings
-from adapters.lake.gold import read_gold_rows, write_gold_partitions
+from adapters.lake.parquet import ParquetLake
 from entrypoints.cli import main
 from finops_core import queries
-from finops_core.aggregate import GoldRow
 from finops_core.errors import ServingUnavailable
 from finops_core.lake import LakeLayout
+from finops_core.marts import DAILY_USAGE
+from finops_core.serving import DAILY_USAGE_BY_ORG
+from finops_core.tables import WriteMode
 from tests.cassandra_node import java_and_maven_available, start_node, stop_node
 
+DAILY = DAILY_USAGE_BY_ORG
 SUPERUSER = ("cassandra", "cassandra")
+# The tables clients of schema version 1 know, by name.
+VERSION_1_TABLES = ["daily_usage_by_org", "orgs", "schema_version", "usage_dates"]
+# The hand-written DDL of schema version 1 (before the DDL was derived), kept to prove the
+# derived DDL creates the same schema.
+VERSION_1_DDL = [
+    """CREATE TABLE IF NOT EXISTS {ks}.daily_usage_by_org (
+        org_id text, usage_date date, service text, daily_cost_usd double, requests double,
+        cpu_hours double, storage_gb_hours double, genai_tokens bigint, carbon_kg double,
+        event_count bigint, cost_per_request_usd double, quality_flags frozen<map<text, int>>,
+        PRIMARY KEY ((org_id), usage_date, service)
+    ) WITH CLUSTERING ORDER BY (usage_date ASC, service ASC)""",
+    """CREATE TABLE IF NOT EXISTS {ks}.usage_dates (
+        scope text, usage_date date, PRIMARY KEY ((scope), usage_date)
+    ) WITH CLUSTERING ORDER BY (usage_date DESC)""",
+    "CREATE TABLE IF NOT EXISTS {ks}.orgs (scope text, org_id text, PRIMARY KEY ((scope), org_id))",
+    """CREATE TABLE IF NOT EXISTS {ks}.schema_version (
+        component text PRIMARY KEY, version int, applied_at timestamp
+    )""",
+]
 
 
 @attrs.define
@@ -79,7 +103,7 @@ def open_cassandra_store(
     session = connect(settings)
     apply_schema(session, keyspace)
     return CassandraServingStore(
-        session, keyspace, where=settings.hosts, owns_session=True, retry=retry
+        session, keyspace, settings=settings, owns_session=True, retry=retry
     )
 
 
@@ -119,31 +143,125 @@ def cassandra_auth_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ca
     stop_node(directory)
 
 
-def gold_rows(orgs: int, days: int, services: int = 5) -> list[GoldRow]:
+def gold_rows(orgs: int, days: int, services: int = 5) -> list[dict[str, object]]:
     """orgs x days x services distinct gold rows with values derived from their position."""
     first = dt.date(2025, 1, 1)
-    return [
-        GoldRow(
-            org_id=f"org_{o:05d}",
-            usage_date=first + dt.timedelta(days=d),
-            service=f"service_{s}",
-            daily_cost_usd=o + d / 10 + s / 100,
-            requests=float(d * s),
-            cpu_hours=d * 0.5,
-            storage_gb_hours=s * 1.5,
-            genai_tokens=None if s % 2 else o * d,
-            carbon_kg=None if d % 3 == 0 else d * 0.01,
-            event_count=o + d + s + 1,
-            cost_per_request_usd=(o + d / 10 + s / 100) / (d * s) if d * s else None,
-            quality_flags={"unit_imputed": d} if s == 0 else {},
-        )
+    rows: list[dict[str, object]] = [
+        {
+            "org_id": f"org_{o:05d}",
+            "usage_date": first + dt.timedelta(days=d),
+            "service": f"service_{s}",
+            "daily_cost_usd": o + d / 10 + s / 100,
+            "requests": float(d * s),
+            "cpu_hours": d * 0.5,
+            "storage_gb_hours": s * 1.5,
+            "genai_tokens": None if s % 2 else o * d,
+            "carbon_kg": None if d % 3 == 0 else d * 0.01,
+            "event_count": o + d + s + 1,
+            "cost_per_request_usd": (o + d / 10 + s / 100) / (d * s) if d * s else None,
+            "quality_flags": {"unit_imputed": d} if s == 0 else {},
+        }
         for o in range(orgs)
         for d in range(days)
         for s in range(services)
     ]
+    assert all(tuple(row) == DAILY_USAGE.table.column_names for row in rows)
+    return rows
 
 
-pytestmark = pytest.mark.cassandra
+# ---- without a node: the derived statements ----------------------------------------------------
+
+
+class RecordingSession:
+    """Enough of a driver session to see what the store prepares and executes."""
+
+    def __init__(self) -> None:
+        self.prepared: list[str] = []
+        self.executed: list[tuple[str, tuple[object, ...]]] = []
+
+    def prepare(self, cql: str) -> str:
+        self.prepared.append(cql)
+        return cql
+
+    def execute(self, statement: str, params: tuple[object, ...] = ()) -> list[Any]:
+        self.executed.append((statement, params))
+        return []
+
+
+def test_a_slice_is_a_tuple_relation_on_a_clustering_prefix_of_one_partition() -> None:
+    session = RecordingSession()
+    store = CassandraServingStore(session, "ks")  # type: ignore[arg-type]
+    day = dt.date(2025, 7, 1)
+    assert (
+        store.read_slice(DAILY, ("org_a",), (day, "compute"), (day,), descending=True, limit=3)
+        == []
+    )
+    assert store.read_slice(DAILY, ("org_a",), (day,), (day,), columns=("service",)) == []
+    assert session.prepared == [
+        "SELECT org_id, usage_date, service, daily_cost_usd, requests, cpu_hours, "
+        "storage_gb_hours, genai_tokens, carbon_kg, event_count, cost_per_request_usd, "
+        "quality_flags FROM ks.daily_usage_by_org WHERE org_id = ? "
+        "AND (usage_date, service) >= (?, ?) AND (usage_date) <= (?) "
+        "ORDER BY usage_date DESC, service DESC LIMIT ?",
+        "SELECT service FROM ks.daily_usage_by_org WHERE org_id = ? "
+        "AND (usage_date) >= (?) AND (usage_date) <= (?)",
+    ]
+    assert [params for _, params in session.executed] == [
+        ("org_a", day, "compute", day, 3),
+        ("org_a", day, day),
+    ]
+    store.index_values(DAILY, "usage_date", 1)
+    assert (
+        session.prepared[-1] == "SELECT usage_date FROM ks.usage_dates WHERE scope = 'all' LIMIT ?"
+    )
+    assert not any("ALLOW FILTERING" in cql.upper() for cql in session.prepared)
+
+
+def test_the_derived_ddl_keys_each_table_and_index_as_declared() -> None:
+    statements = table_ddl("ks")
+    assert [s.split()[5] for s in statements] == [
+        "ks.daily_usage_by_org",
+        "ks.usage_dates",
+        "ks.orgs",
+        "ks.schema_version",
+    ]
+    usage, dates, orgs, _ = statements
+    assert "PRIMARY KEY ((org_id), usage_date, service)" in usage
+    assert usage.endswith("WITH CLUSTERING ORDER BY (usage_date ASC, service ASC)")
+    assert "quality_flags frozen<map<text, int>>" in usage and "genai_tokens bigint" in usage
+    assert "PRIMARY KEY ((scope), usage_date)" in dates and dates.endswith("(usage_date DESC)")
+    assert "PRIMARY KEY ((scope), org_id)" in orgs and orgs.endswith("(org_id ASC)")
+    assert sorted(table_names()) == VERSION_1_TABLES
+
+
+def test_the_partition_sink_pickles_with_its_settings_and_never_shows_the_password() -> None:
+    settings = CassandraSettings(
+        contact_points=(("db.example", 9142),), keyspace="other", username="u", password="S3cr3t!x"
+    )
+    store = CassandraServingStore(RecordingSession(), "finops_ks", settings=settings)  # type: ignore[arg-type]
+    sink = store.partition_sink(DAILY)
+    assert isinstance(sink, CassandraPartitionSink)
+    copy = pickle.loads(pickle.dumps(sink))
+    assert copy == sink
+    assert copy.table == "daily_usage_by_org"
+    assert copy.settings.keyspace == "finops_ks"  # the store's keyspace, wherever the sink runs
+    assert copy.settings.password == "S3cr3t!x" and "S3cr3t!x" not in repr(copy)
+    assert store.kind == "cassandra"
+    assert CassandraServingStore(RecordingSession(), "ks").partition_sink(DAILY) is None  # type: ignore[arg-type]
+
+
+def test_a_store_on_astra_settings_is_of_kind_astra(tmp_path: Path) -> None:
+    bundle = tmp_path / "secure-connect.zip"
+    bundle.write_bytes(b"zip")
+    settings = CassandraSettings(
+        contact_points=(), astra_secure_bundle_path=bundle, astra_token="AstraCS:t"
+    )
+    store = CassandraServingStore(RecordingSession(), "ks", settings=settings)  # type: ignore[arg-type]
+    assert store.kind == "astra"
+    assert "AstraDB" in store.where
+
+
+# ---- against a node ----------------------------------------------------------------------------
 
 
 def _schema_snapshot(session: object, keyspace: str) -> dict[str, object]:
@@ -155,10 +273,10 @@ def _schema_snapshot(session: object, keyspace: str) -> dict[str, object]:
         )
     )
     columns = sorted(
-        (row.table_name, row.column_name, row.kind, row.position, row.type)
+        (row.table_name, row.column_name, row.kind, row.position, row.type, row.clustering_order)
         for row in execute(
-            "SELECT table_name, column_name, kind, position, type FROM system_schema.columns "
-            "WHERE keyspace_name = %s",
+            "SELECT table_name, column_name, kind, position, type, clustering_order "
+            "FROM system_schema.columns WHERE keyspace_name = %s",
             (keyspace,),
         )
     )
@@ -172,6 +290,7 @@ def _schema_snapshot(session: object, keyspace: str) -> dict[str, object]:
     return {"tables": tables, "columns": columns, "replication": dict(replication)}
 
 
+@pytest.mark.cassandra
 def test_the_schema_creates_the_query_tables_and_applying_it_twice_changes_nothing(
     cassandra_node: CassandraNode,
 ) -> None:
@@ -186,20 +305,47 @@ def test_the_schema_creates_the_query_tables_and_applying_it_twice_changes_nothi
     finally:
         close_session(session)
     assert first == second
-    assert first["tables"] == sorted(TABLES)
+    assert first["tables"] == sorted(table_names()) == VERSION_1_TABLES
     assert first["replication"] == {
         "class": "org.apache.cassandra.locator.SimpleStrategy",
         "replication_factor": "1",
     }
-    usage = {c[1]: c[2:] for c in first["columns"] if c[0] == USAGE_TABLE}  # type: ignore[attr-defined]
-    assert usage["org_id"] == ("partition_key", 0, "text")
-    assert usage["usage_date"] == ("clustering", 0, "date")
-    assert usage["service"] == ("clustering", 1, "text")
-    assert usage["quality_flags"] == ("regular", -1, "frozen<map<text, int>>")
-    assert len(usage) == 12
+    columns: Any = first["columns"]
+    usage = {c[1]: c[2:] for c in columns if c[0] == DAILY.name}
+    assert usage["org_id"] == ("partition_key", 0, "text", "none")
+    assert usage["usage_date"] == ("clustering", 0, "date", "asc")
+    assert usage["service"] == ("clustering", 1, "text", "asc")
+    assert usage["quality_flags"] == ("regular", -1, "frozen<map<text, int>>", "none")
+    assert len(usage) == len(DAILY.columns) == 12
+    dates = {c[1]: c[2:] for c in columns if c[0] == "usage_dates"}
+    assert dates == {
+        "scope": ("partition_key", 0, "text", "none"),
+        "usage_date": ("clustering", 0, "date", "desc"),
+    }
+    orgs = {c[1]: c[2:] for c in columns if c[0] == "orgs"}
+    assert orgs == {
+        "scope": ("partition_key", 0, "text", "none"),
+        "org_id": ("clustering", 0, "text", "asc"),
+    }
     assert version == SCHEMA_VERSION
 
 
+@pytest.mark.cassandra
+def test_the_derived_schema_is_the_hand_written_version_1(cassandra_node: CassandraNode) -> None:
+    derived, written = cassandra_node.new_keyspace("derived"), cassandra_node.new_keyspace("v1")
+    session = connect(cassandra_node.settings(derived))
+    try:
+        apply_schema(session, derived)
+        apply_schema(session, written, tables=())  # the keyspace and the version table only
+        for statement in VERSION_1_DDL:
+            session.execute(statement.format(ks=written))
+        assert _schema_snapshot(session, derived) == _schema_snapshot(session, written)
+    finally:
+        close_session(session)
+    assert SCHEMA_VERSION == 1
+
+
+@pytest.mark.cassandra
 def test_finops_load_twice_gives_the_gold_rows_once_and_the_queries_match_the_parquet(
     cassandra_node: CassandraNode,
     tmp_path: Path,
@@ -209,8 +355,10 @@ def test_finops_load_twice_gives_the_gold_rows_once_and_the_queries_match_the_pa
     from tests.test_serving_contract import GOLD
 
     lake = LakeLayout(tmp_path / "lake")
-    write_gold_partitions(lake, GOLD)
-    gold = list(read_gold_rows(lake))
+    parquet = ParquetLake(lake)
+    parquet.write_table(DAILY_USAGE.table, GOLD, WriteMode.OVERWRITE_PARTITIONS)
+    gold = parquet.read_table(DAILY_USAGE.table)
+    reference = queries.RowsReader(gold)
     keyspace = cassandra_node.new_keyspace("load")
     monkeypatch.chdir(tmp_path)  # no stray ./cred.env
     monkeypatch.setenv("CASSANDRA_CONTACT_POINTS", cassandra_node.contact_point)
@@ -221,16 +369,16 @@ def test_finops_load_twice_gives_the_gold_rows_once_and_the_queries_match_the_pa
 
     store = open_cassandra_store(cassandra_node, keyspace)
     try:
-        assert store.row_count() == len(gold) == len(GOLD)
-        orgs = sorted({row.org_id for row in gold})
-        dates = sorted({row.usage_date for row in gold})
+        assert store.count(DAILY) == len(gold) == len(GOLD)
+        orgs = sorted({str(row["org_id"]) for row in gold})
+        dates = sorted({day for row in gold if isinstance(day := row["usage_date"], dt.date)})
         for org in orgs:
-            assert store.daily_usage(org, dates[0], dates[-1]) == queries.daily_usage(
-                gold, org, dates[0], dates[-1]
+            assert queries.daily_usage(store, org, dates[0], dates[-1]) == queries.daily_usage(
+                reference, org, dates[0], dates[-1]
             )
-            assert store.top_services(org) == queries.top_services(gold, org)
+            assert queries.top_services(store, org) == queries.top_services(reference, org)
             for day in dates[::5]:
-                assert store.org_day(org, day) == queries.org_day(gold, org, day)
+                assert queries.org_day(store, org, day) == queries.org_day(reference, org, day)
     finally:
         store.close()
 
@@ -240,11 +388,12 @@ def test_finops_load_twice_gives_the_gold_rows_once_and_the_queries_match_the_pa
     )
     expected = [
         {"service": c.service, "total_cost_usd": c.total_cost_usd}
-        for c in queries.top_services(gold, orgs[0], days=7)
+        for c in queries.top_services(reference, orgs[0], days=7)
     ]
     assert json.loads(capsys.readouterr().out) == expected
 
 
+@pytest.mark.cassandra
 def test_a_password_node_accepts_the_right_login_and_refuses_a_wrong_one_without_echoing_it(
     cassandra_auth_node: CassandraNode,
 ) -> None:
@@ -252,8 +401,8 @@ def test_a_password_node_accepts_the_right_login_and_refuses_a_wrong_one_without
     store = open_cassandra_store(cassandra_auth_node, keyspace)
     try:
         rows = gold_rows(orgs=3, days=4)
-        assert store.upsert(rows) == len(rows) == 60
-        assert store.row_count() == 60
+        assert store.upsert(DAILY, rows) == len(rows) == 60
+        assert store.count(DAILY) == 60
     finally:
         store.close()
 
@@ -269,6 +418,33 @@ def test_a_password_node_accepts_the_right_login_and_refuses_a_wrong_one_without
         connect(cassandra_auth_node.settings(keyspace, username=None, password=None))
 
 
+@pytest.mark.cassandra
+def test_the_partition_sink_loads_from_an_unpickled_copy_with_its_own_session(
+    cassandra_auth_node: CassandraNode,
+) -> None:
+    """What a Spark executor does: unpickle the sink, call it once per partition of rows."""
+    keyspace = cassandra_auth_node.new_keyspace("sink")
+    rows = gold_rows(orgs=4, days=6)
+    store = open_cassandra_store(cassandra_auth_node, keyspace)
+    try:
+        sink = store.partition_sink(DAILY)
+        assert sink is not None
+        shipped = pickle.loads(pickle.dumps(sink))
+        halves = rows[: len(rows) // 2], rows[len(rows) // 2 :]
+        assert [shipped(iter(half)) for half in halves] == [len(half) for half in halves]
+        assert shipped(iter(halves[0])) == len(halves[0])  # a retried partition: idempotent
+        assert store.count(DAILY) == len(rows)
+        reference = queries.RowsReader(rows)
+        for org in sorted({str(row["org_id"]) for row in rows}):
+            assert store.read_slice(DAILY, (org,)) == reference.read_slice(DAILY, (org,))
+        assert store.index_values(DAILY, "usage_date") == reference.index_values(
+            DAILY, "usage_date"
+        )
+    finally:
+        store.close()
+
+
+@pytest.mark.cassandra
 def test_a_load_interrupted_by_the_node_stopping_fails_clearly_and_a_rerun_completes_once(
     cassandra_auth_node: CassandraNode,
 ) -> None:
@@ -285,7 +461,7 @@ def test_a_load_interrupted_by_the_node_stopping_fails_clearly_and_a_rerun_compl
     node_stopped = threading.Event()
     outcome: list[BaseException | int] = []
 
-    def rows_that_wait_for_the_outage() -> Iterator[GoldRow]:
+    def rows_that_wait_for_the_outage() -> Iterator[dict[str, object]]:
         """Yield the first chunk, then hold the load until the node is down."""
         for position, row in enumerate(rows):
             if position == chunk:
@@ -295,7 +471,7 @@ def test_a_load_interrupted_by_the_node_stopping_fails_clearly_and_a_rerun_compl
 
     def load() -> None:
         try:
-            outcome.append(store.upsert(rows_that_wait_for_the_outage()))
+            outcome.append(store.upsert(DAILY, rows_that_wait_for_the_outage()))
         except BaseException as error:  # noqa: BLE001 - handed to the test thread
             outcome.append(error)
 
@@ -310,16 +486,55 @@ def test_a_load_interrupted_by_the_node_stopping_fails_clearly_and_a_rerun_compl
     assert len(outcome) == 1 and isinstance(outcome[0], ServingUnavailable), outcome
     message = str(outcome[0])
     assert where in message
-    assert "failed to write gold rows" in message and "after 3 attempts" in message
+    assert "failed to write daily_usage_by_org rows" in message and "after 3 attempts" in message
 
     node.restart()
     store = open_cassandra_store(node, keyspace)
     try:
-        assert store.row_count() == chunk  # the first chunk survived the outage
-        assert store.upsert(rows) == len(rows)
-        assert store.row_count() == len(rows) == 4_000
+        assert store.count(DAILY) == chunk  # the first chunk survived the outage
+        assert store.upsert(DAILY, rows) == len(rows)
+        assert store.count(DAILY) == len(rows) == 4_000
         for org in ("org_00000", "org_00003", "org_00007"):
-            expected = [row for row in rows if row.org_id == org]
-            assert store.daily_usage(org, dt.date(2025, 1, 1), dt.date(2025, 12, 31)) == expected
+            expected = [row for row in rows if row["org_id"] == org]
+            assert len(expected) == 500
+            got = queries.daily_usage(store, org, dt.date(2025, 1, 1), dt.date(2025, 12, 31))
+            assert got == expected
+    finally:
+        store.close()
+
+
+class _Quiet:
+    """A Progress that reports nothing."""
+
+    def stage_started(self, stage: str) -> None: ...
+
+    def update(self, stage: str, message: str) -> None: ...
+
+    def stage_finished(self, result: object) -> None: ...
+
+
+@pytest.mark.spark
+@pytest.mark.cassandra
+def test_load_serving_with_spark_writes_cassandra_from_the_executors_through_the_sink(
+    spark: Any, cassandra_node: CassandraNode, tmp_path: Path
+) -> None:
+    """`usecases.load_serving` hands the store's partition sink to `SparkEngine.export`: every
+    Spark partition is upserted by an unpickled sink with its own session."""
+    from adapters.spark.engine import SparkEngine
+    from finops_core import usecases
+    from tests.test_serving_contract import GOLD
+
+    lake = LakeLayout(tmp_path / "lake")
+    ParquetLake(lake).write_table(DAILY_USAGE.table, GOLD, WriteMode.OVERWRITE_PARTITIONS)
+    store = open_cassandra_store(cassandra_node, cassandra_node.new_keyspace("export"))
+    try:
+        assert isinstance(store.partition_sink(DAILY), CassandraPartitionSink)
+        result = usecases.load_serving(SparkEngine(spark), lake, store, _Quiet())
+        assert result.counts == {"rows_upserted": len(GOLD), "serving_rows": len(GOLD)}
+        reference = queries.RowsReader(GOLD)
+        for org in sorted({str(row["org_id"]) for row in GOLD}):
+            assert store.read_slice(DAILY, (org,)) == reference.read_slice(DAILY, (org,))
+            assert queries.top_services(store, org) == queries.top_services(reference, org)
+        assert store.index_values(DAILY, "org_id") == reference.index_values(DAILY, "org_id")
     finally:
         store.close()

@@ -1,4 +1,5 @@
-"""The embedded SQLite serving store end to end: `finops load`, then `finops query ... --json`."""
+"""The embedded SQLite serving store: its derived schema, then `finops load` and
+`finops query ... --json` end to end."""
 
 from __future__ import annotations
 
@@ -9,18 +10,41 @@ from pathlib import Path
 
 import pytest
 
-from adapters.lake.gold import read_gold_rows, write_gold_partitions
-from adapters.sqlite.serving import SqliteServingStore
+from adapters.lake.parquet import ParquetLake
+from adapters.sqlite.serving import SCHEMA_VERSION, SqliteServingStore
 from entrypoints.cli import main
 from finops_core import queries
+from finops_core.errors import ServingUnavailable
 from finops_core.lake import LakeLayout
+from finops_core.marts import DAILY_USAGE
+from finops_core.serving import DAILY_USAGE_BY_ORG
+from finops_core.tables import WriteMode
 from tests.test_serving_contract import GOLD, LATEST, ORGS
+
+DAILY = DAILY_USAGE_BY_ORG
+# `finops load` reads gold through an engine: the pure-Python one keeps these tests free of a JVM.
+MEMORY = ("--engine", "memory")
+# The hand-written DDL of schema version 1 (before the DDL was derived from the declarations).
+VERSION_1_DDL = (
+    """CREATE TABLE daily_usage_by_org (
+        org_id TEXT NOT NULL, usage_date TEXT NOT NULL, service TEXT NOT NULL,
+        daily_cost_usd REAL NOT NULL, requests REAL NOT NULL, cpu_hours REAL NOT NULL,
+        storage_gb_hours REAL NOT NULL, genai_tokens INTEGER, carbon_kg REAL,
+        event_count INTEGER NOT NULL, cost_per_request_usd REAL,
+        quality_flags TEXT NOT NULL DEFAULT '{}',
+        PRIMARY KEY (org_id, usage_date, service)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX daily_usage_by_org_by_date ON daily_usage_by_org (usage_date)",
+    "CREATE TABLE schema_version (component TEXT PRIMARY KEY, version INTEGER NOT NULL)",
+    "INSERT INTO schema_version (component, version) VALUES ('serving', 1)",
+)
 
 
 @pytest.fixture
 def gold_lake(tmp_path: Path) -> LakeLayout:
     lake = LakeLayout(tmp_path / "lake")
-    assert write_gold_partitions(lake, GOLD) == len(GOLD)
+    written = ParquetLake(lake).write_table(DAILY_USAGE.table, GOLD, WriteMode.OVERWRITE_PARTITIONS)
+    assert written == len(GOLD)
     return lake
 
 
@@ -30,60 +54,154 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
     return code, captured.out, captured.err
 
 
-def gold_json(rows: list) -> list[dict]:
+def gold_json(rows: list[dict[str, object]]) -> list[dict[str, object]]:
     return [
         {
-            **row.as_dict(),
-            "usage_date": row.usage_date.isoformat(),
-            "quality_flags": dict(row.quality_flags),
+            **row,
+            "usage_date": row["usage_date"].isoformat(),  # type: ignore[attr-defined]
+            "quality_flags": dict(row["quality_flags"]),  # type: ignore[call-overload]
         }
         for row in rows
     ]
 
 
+def _columns(connection: sqlite3.Connection, table: str) -> dict[str, tuple[str, bool, int]]:
+    """name -> (declared type, NOT NULL, position in the primary key)."""
+    return {
+        name: (kind, bool(notnull), pk)
+        for _, name, kind, notnull, _, pk in connection.execute(f"PRAGMA table_info({table})")
+    }
+
+
 def test_the_store_is_a_wal_mode_file_inside_the_lake(gold_lake: LakeLayout) -> None:
     with SqliteServingStore(gold_lake.serving_sqlite) as store:
         assert store.journal_mode == "wal"
-        store.upsert(GOLD[:10])
+        store.upsert(DAILY, GOLD[:10])
     assert gold_lake.serving_sqlite.is_file()
     assert gold_lake.serving_sqlite.resolve().is_relative_to(gold_lake.root.resolve())
     with sqlite3.connect(gold_lake.serving_sqlite) as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert connection.execute("SELECT COUNT(*) FROM daily_usage_by_org").fetchone()[0] == 10
-        assert connection.execute("SELECT version FROM schema_version").fetchone()[0] == 1
+        assert connection.execute("SELECT version FROM schema_version").fetchone()[0] == 2
+    assert SCHEMA_VERSION == 2
+
+
+def test_the_schema_is_derived_from_the_declared_columns_and_keys(tmp_path: Path) -> None:
+    path = tmp_path / "finops.sqlite"
+    SqliteServingStore(path).close()
+    with sqlite3.connect(path) as connection:
+        columns = _columns(connection, DAILY.name)
+        indexes = connection.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
+            "AND sql IS NOT NULL",
+            (DAILY.name,),
+        ).fetchall()
+        table_sql = connection.execute(
+            "SELECT sql FROM sqlite_master WHERE name = ?", (DAILY.name,)
+        ).fetchone()[0]
+    assert list(columns) == list(DAILY_USAGE.table.column_names)
+    assert columns["org_id"] == ("TEXT", True, 1)
+    assert columns["usage_date"] == ("TEXT", True, 2)
+    assert columns["service"] == ("TEXT", True, 3)
+    assert columns["daily_cost_usd"] == ("REAL", True, 0)
+    assert columns["requests"] == ("REAL", True, 0)
+    assert columns["genai_tokens"] == ("INTEGER", False, 0)
+    assert columns["carbon_kg"] == ("REAL", False, 0)
+    assert columns["event_count"] == ("INTEGER", True, 0)
+    assert columns["cost_per_request_usd"] == ("REAL", False, 0)
+    assert columns["quality_flags"] == ("TEXT", True, 0)
+    assert table_sql.rstrip().endswith("WITHOUT ROWID")
+    # The usage_dates index (Q2's latest date without a scan); `orgs` is the key's own order.
+    assert indexes == [
+        (
+            "daily_usage_by_org_usage_dates",
+            "CREATE INDEX daily_usage_by_org_usage_dates ON daily_usage_by_org (usage_date DESC)",
+        )
+    ]
+
+
+def test_a_version_1_file_is_upgraded_in_place_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "finops.sqlite"
+    with sqlite3.connect(path) as connection:
+        for statement in VERSION_1_DDL:
+            connection.execute(statement)
+    connection.close()
+    with SqliteServingStore(path) as store:
+        store.upsert(DAILY, GOLD)
+    with SqliteServingStore(path) as store:
+        assert store.count(DAILY) == len(GOLD)
+        assert queries.latest_usage_date(store) == LATEST
+    with sqlite3.connect(path) as connection:
+        names = [
+            n
+            for (n,) in connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+            )
+        ]
+        version = connection.execute("SELECT version FROM schema_version").fetchone()[0]
+    connection.close()
+    assert names == ["daily_usage_by_org_usage_dates"]
+    assert version == SCHEMA_VERSION
 
 
 def test_reopening_the_store_keeps_its_rows_and_schema(tmp_path: Path) -> None:
     path = tmp_path / "serving" / "finops.sqlite"
     with SqliteServingStore(path) as store:
-        store.upsert(GOLD)
-    with SqliteServingStore(path) as store:
-        assert store.row_count() == len(GOLD)
-        flagged = next(row for row in GOLD if row.quality_flags)
-        assert flagged in store.org_day(flagged.org_id, flagged.usage_date)
+        store.upsert(DAILY, GOLD)
+    with SqliteServingStore(path, create_schema=False) as store:
+        assert store.count(DAILY) == len(GOLD)
+        flagged = next(row for row in GOLD if row["quality_flags"])
+        day = flagged["usage_date"]
+        assert isinstance(day, dt.date)
+        assert flagged in queries.org_day(store, str(flagged["org_id"]), day)
+
+
+def test_opening_a_missing_store_without_creating_it_says_to_run_finops_load(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "serving" / "finops.sqlite"
+    with pytest.raises(ServingUnavailable) as missing:
+        SqliteServingStore(path, create_schema=False)
+    assert str(missing.value) == (
+        f"There is no SQLite serving store at {path}; run `finops load` first."
+    )
+    assert not (tmp_path / "serving").exists()
+
+
+def test_a_file_without_the_serving_tables_says_to_run_finops_load(tmp_path: Path) -> None:
+    path = tmp_path / "finops.sqlite"
+    sqlite3.connect(path).close()
+    with (
+        SqliteServingStore(path, create_schema=False) as store,
+        pytest.raises(ServingUnavailable, match="run `finops load` first"),
+    ):
+        store.count(DAILY)
 
 
 def test_finops_load_reports_rows_and_rate_and_is_idempotent(
     gold_lake: LakeLayout, capsys: pytest.CaptureFixture[str]
 ) -> None:
     for _ in range(2):
-        code, out, err = run(["load", "--lake", str(gold_lake.root)], capsys)
+        code, out, err = run(["load", "--lake", str(gold_lake.root), *MEMORY], capsys)
         assert code == 0, err
         assert out.startswith(f"loaded {len(GOLD)} gold rows into sqlite in ")
         assert out.rstrip().endswith("rows/s)")
     with SqliteServingStore(gold_lake.serving_sqlite) as store:
-        assert store.row_count() == len(GOLD)
+        assert store.count(DAILY) == len(GOLD)
 
 
 def test_finops_query_json_answers_equal_the_reference_on_the_parquet_rows(
     gold_lake: LakeLayout, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run(["load", "--lake", str(gold_lake.root), "--serving", "sqlite"], capsys)[0] == 0
-    gold = list(read_gold_rows(gold_lake))
+    assert (
+        run(["load", "--lake", str(gold_lake.root), "--serving", "sqlite", *MEMORY], capsys)[0] == 0
+    )
+    gold = ParquetLake(gold_lake).read_table(DAILY_USAGE.table)
     assert len(gold) == len(GOLD)
+    reference = queries.RowsReader(gold)
     lake = ["--lake", str(gold_lake.root)]
     org = ORGS[1]
-    first = min(row.usage_date for row in gold)
+    first = min(day for row in gold if isinstance(day := row["usage_date"], dt.date))
 
     code, out, _ = run(
         [
@@ -101,7 +219,7 @@ def test_finops_query_json_answers_equal_the_reference_on_the_parquet_rows(
         capsys,
     )
     assert code == 0
-    expected_q1 = gold_json(queries.daily_usage(gold, org, first, LATEST))
+    expected_q1 = gold_json(queries.daily_usage(reference, org, first, LATEST))
     assert json.loads(out) == expected_q1 and len(expected_q1) > 50
 
     code, out, _ = run(
@@ -121,12 +239,14 @@ def test_finops_query_json_answers_equal_the_reference_on_the_parquet_rows(
         ],
         capsys,
     )
-    assert json.loads(out) == gold_json(queries.daily_usage(gold, org, first, LATEST, "compute"))
+    assert json.loads(out) == gold_json(
+        queries.daily_usage(reference, org, first, LATEST, "compute")
+    )
 
     code, out, _ = run(["query", "q2", "--org", org, "--json", *lake], capsys)
     expected_q2 = [
         {"service": c.service, "total_cost_usd": c.total_cost_usd}
-        for c in queries.top_services(gold, org)
+        for c in queries.top_services(reference, org)
     ]
     assert json.loads(out) == expected_q2 and len(expected_q2) == 5
 
@@ -150,20 +270,20 @@ def test_finops_query_json_answers_equal_the_reference_on_the_parquet_rows(
     )
     assert json.loads(out) == [
         {"service": c.service, "total_cost_usd": c.total_cost_usd}
-        for c in queries.top_services(gold, org, days=3, as_of=as_of, limit=2)
+        for c in queries.top_services(reference, org, days=3, as_of=as_of, limit=2)
     ]
 
     code, out, _ = run(
         ["query", "q3", "--org", org, "--date", LATEST.isoformat(), "--json", *lake], capsys
     )
-    expected_q3 = gold_json(queries.org_day(gold, org, LATEST))
+    expected_q3 = gold_json(queries.org_day(reference, org, LATEST))
     assert json.loads(out) == expected_q3 and len(expected_q3) >= 2
 
 
 def test_finops_query_prints_an_aligned_table_by_default(
     gold_lake: LakeLayout, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    run(["load", "--lake", str(gold_lake.root)], capsys)
+    run(["load", "--lake", str(gold_lake.root), *MEMORY], capsys)
     code, out, _ = run(
         ["query", "q2", "--org", ORGS[0], "--limit", "3", "--lake", str(gold_lake.root)], capsys
     )
@@ -173,7 +293,7 @@ def test_finops_query_prints_an_aligned_table_by_default(
     assert len(lines) == 2 + 3
     # numbers are right-aligned: every line ends at the same column
     assert len({len(line) for line in lines}) == 1
-    expected = queries.top_services(GOLD, ORGS[0], limit=3)
+    expected = queries.top_services(queries.RowsReader(GOLD), ORGS[0], limit=3)
     assert [line.split()[0] for line in lines[2:]] == [c.service for c in expected]
 
 
@@ -191,7 +311,7 @@ def test_querying_before_loading_says_to_run_finops_load(
 def test_loading_a_lake_without_gold_is_a_clear_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, _, err = run(["load", "--lake", str(tmp_path)], capsys)
+    code, _, err = run(["load", "--lake", str(tmp_path), *MEMORY], capsys)
     assert code == 3
     assert "has no gold rows" in err
 

@@ -1,1 +1,2 @@
-"""Cassandra / AstraDB adapters: settings, session, schema, the serving store and its loaders."""
+"""Cassandra / AstraDB adapters: settings, session, the derived schema, the serving store and
+its partition sink."""

@@ -1,41 +1,67 @@
-"""The serving keyspace, designed query-first: every business query is a single-partition read.
+"""The serving keyspace, derived query-first from `finops_core.serving`: every read is a slice of
+one partition.
 
-- `daily_usage_by_org` PRIMARY KEY ((org_id), usage_date, service): one partition per org,
-  clustered by day then service. Q1 is a slice of that partition (usage_date between start and
-  end; the optional service filter is applied in the client on that slice), Q3 is the slice of one
-  usage_date, and Q2 reads the same slice for its window and sums/ranks per service in the client
-  (math.fsum, the reference's exact sum; a second table keyed by service could not pre-aggregate
-  an arbitrary window, and ranking ~services x days rows is cheap). A partition grows by
-  services x days (~7k rows a year for 20 services): far inside Cassandra's comfort zone; bucket
-  the partition key by month if an org ever gets much wider.
-- `usage_dates` PRIMARY KEY ((scope), usage_date DESC): the dates loaded, so the latest date
-  (Q2's default as_of) is the first row of one partition.
-- `orgs` PRIMARY KEY ((scope), org_id): the orgs loaded, so `row_count` is a sum of per-org
-  partition counts instead of a scan of the whole table.
+For each `ServingTable`:
+- the table itself, PRIMARY KEY ((partition key), clustering key...) WITH CLUSTERING ORDER BY
+  (... ASC), its columns typed by `CQL_TYPES`. For `daily_usage_by_org` that is one partition per
+  org, clustered by day then service: Q1 and Q3 are slices of it, Q2 sums a slice in
+  `finops_core.queries` (a table keyed by service could not pre-aggregate an arbitrary window).
+- one table per `ValueIndex`, named after the index: PRIMARY KEY ((scope), <column>) in the
+  index's order, with a single partition `scope = 'all'`. `usage_dates` (usage_date DESC) gives
+  the latest date as the first row of one partition; `orgs` (org_id) lists the partitions, so
+  counting rows is a sum of per-partition counts instead of a scan of the whole table.
 - `schema_version`: the version of this schema applied to the keyspace.
 
-`quality_flags` is `frozen<map<text, int>>`: it is always written whole, and a frozen value is
-replaced as one cell (a non-frozen map would write a range tombstone on every upsert).
-Every statement is IF NOT EXISTS, so applying the schema twice is harmless.
+A count map is `frozen<map<text, int>>` and a text list `frozen<list<text>>`: they are always
+written whole, and a frozen value is replaced as one cell (a non-frozen collection would write a
+range tombstone on every upsert). Every statement is IF NOT EXISTS, so applying the schema twice
+is harmless.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from adapters.cassandra.settings import check_keyspace
+from finops_core.contracts import LogicalType
+from finops_core.serving import SERVING_TABLES, ServingTable, ValueIndex
 
 if TYPE_CHECKING:
     from cassandra.cluster import Session
 
+# Version 1 is unchanged by the derivation: the derived DDL creates exactly the tables, columns,
+# types, keys and clustering orders that the hand-written version 1 created.
 SCHEMA_VERSION = 1
-USAGE_TABLE = "daily_usage_by_org"
-DATES_TABLE = "usage_dates"
-ORGS_TABLE = "orgs"
 VERSION_TABLE = "schema_version"
-TABLES = (USAGE_TABLE, DATES_TABLE, ORGS_TABLE, VERSION_TABLE)
-# The single partition of the index tables.
+# The column and single partition of the index tables.
+SCOPE_COLUMN = "scope"
 SCOPE = "all"
+
+CQL_TYPES: Mapping[LogicalType, str] = {
+    LogicalType.STRING: "text",
+    LogicalType.JSON: "text",
+    LogicalType.NUMERIC_TEXT: "text",
+    LogicalType.INTEGER: "bigint",
+    LogicalType.FLOAT: "double",
+    LogicalType.BOOLEAN: "boolean",
+    LogicalType.DATE: "date",
+    LogicalType.TIMESTAMP: "timestamp",
+    LogicalType.STRING_LIST: "frozen<list<text>>",
+    LogicalType.COUNT_MAP: "frozen<map<text, int>>",
+}
+
+
+def cql_type(table: ServingTable, column: str) -> str:
+    return CQL_TYPES[table.source.column(column).type]
+
+
+def table_names(tables: Sequence[ServingTable] = SERVING_TABLES) -> tuple[str, ...]:
+    """Every table the schema creates in the keyspace."""
+    names = [name for table in tables for name in (table.name, *(i.name for i in table.indexes))]
+    if len(set(names)) != len(names) or VERSION_TABLE in names:
+        raise ValueError(f"serving tables and indexes need distinct CQL table names: {names}")
+    return (*names, VERSION_TABLE)
 
 
 def keyspace_ddl(keyspace: str) -> str:
@@ -46,47 +72,67 @@ def keyspace_ddl(keyspace: str) -> str:
     )
 
 
-def table_ddl(keyspace: str) -> list[str]:
-    ks = check_keyspace(keyspace)
-    return [
-        f"""CREATE TABLE IF NOT EXISTS {ks}.{USAGE_TABLE} (
-            org_id text,
-            usage_date date,
-            service text,
-            daily_cost_usd double,
-            requests double,
-            cpu_hours double,
-            storage_gb_hours double,
-            genai_tokens bigint,
-            carbon_kg double,
-            event_count bigint,
-            cost_per_request_usd double,
-            quality_flags frozen<map<text, int>>,
-            PRIMARY KEY ((org_id), usage_date, service)
-        ) WITH CLUSTERING ORDER BY (usage_date ASC, service ASC)""",
-        f"""CREATE TABLE IF NOT EXISTS {ks}.{DATES_TABLE} (
-            scope text,
-            usage_date date,
-            PRIMARY KEY ((scope), usage_date)
-        ) WITH CLUSTERING ORDER BY (usage_date DESC)""",
-        f"""CREATE TABLE IF NOT EXISTS {ks}.{ORGS_TABLE} (
-            scope text,
-            org_id text,
-            PRIMARY KEY ((scope), org_id)
-        )""",
-        f"""CREATE TABLE IF NOT EXISTS {ks}.{VERSION_TABLE} (
-            component text PRIMARY KEY,
-            version int,
-            applied_at timestamp
-        )""",
-    ]
+def _create(
+    keyspace: str,
+    name: str,
+    columns: Sequence[tuple[str, str]],
+    partition: Sequence[str],
+    clustering: Sequence[tuple[str, bool]],
+) -> str:
+    """CREATE TABLE of (name, type) columns; clustering is (column, descending) pairs."""
+    body = ",\n    ".join(f"{column} {kind}" for column, kind in columns)
+    key = ", ".join([f"({', '.join(partition)})", *(column for column, _ in clustering)])
+    order = ", ".join(f"{column} {'DESC' if desc else 'ASC'}" for column, desc in clustering)
+    return (
+        f"CREATE TABLE IF NOT EXISTS {check_keyspace(keyspace)}.{name} (\n    {body},\n"
+        f"    PRIMARY KEY ({key})\n)" + (f" WITH CLUSTERING ORDER BY ({order})" if order else "")
+    )
 
 
-def apply_schema(session: Session, keyspace: str, create_keyspace: bool = True) -> None:
+def serving_table_ddl(keyspace: str, table: ServingTable) -> str:
+    return _create(
+        keyspace,
+        table.name,
+        [(name, cql_type(table, name)) for name in table.columns],
+        table.partition_key,
+        [(name, False) for name in table.clustering_key],
+    )
+
+
+def index_table_ddl(keyspace: str, table: ServingTable, index: ValueIndex) -> str:
+    return _create(
+        keyspace,
+        index.name,
+        [(SCOPE_COLUMN, "text"), (index.column, cql_type(table, index.column))],
+        [SCOPE_COLUMN],
+        [(index.column, index.descending)],
+    )
+
+
+def table_ddl(keyspace: str, tables: Sequence[ServingTable] = SERVING_TABLES) -> list[str]:
+    """Every CREATE TABLE of the schema: each serving table, its index tables, the version."""
+    table_names(tables)  # refuse clashing names before creating anything
+    statements = []
+    for table in tables:
+        statements.append(serving_table_ddl(keyspace, table))
+        statements.extend(index_table_ddl(keyspace, table, index) for index in table.indexes)
+    statements.append(
+        f"CREATE TABLE IF NOT EXISTS {check_keyspace(keyspace)}.{VERSION_TABLE} (\n"
+        "    component text PRIMARY KEY,\n    version int,\n    applied_at timestamp\n)"
+    )
+    return statements
+
+
+def apply_schema(
+    session: Session,
+    keyspace: str,
+    create_keyspace: bool = True,
+    tables: Sequence[ServingTable] = SERVING_TABLES,
+) -> None:
     """Create the keyspace (unless AstraDB) and tables if missing, then record the version."""
     if create_keyspace:
         session.execute(keyspace_ddl(keyspace))
-    for statement in table_ddl(keyspace):
+    for statement in table_ddl(keyspace, tables):
         session.execute(statement)
     session.execute(
         f"INSERT INTO {check_keyspace(keyspace)}.{VERSION_TABLE} (component, version, applied_at) "

@@ -1,37 +1,43 @@
 """`CassandraServingStore`: the ServingStore on Cassandra or AstraDB (see `schema` for the keys).
 
-Writes use prepared statements with a bounded number in flight (a bounded window of execute_async);
-requests that fail for a transient reason (timeouts, unavailable replicas, no host) are retried
-with exponential backoff for a bounded number of attempts, then a ServingUnavailable names the
-host(s). Upserts are idempotent: the same primary key overwrites the same cells.
+It knows no mart: statements and the row codec of any `ServingTable` are derived from its
+declaration (`_CODECS` per logical type). Every read is a slice of one partition (a multi-column
+relation on a prefix of the clustering key, never ALLOW FILTERING) or the single partition of an
+index table; `finops_core.queries` turns them into answers.
+
+Writes use prepared statements with a bounded number in flight (our own window of execute_async),
+rows of one partition grouped into UNLOGGED batches; requests that fail for a transient reason
+(timeouts, unavailable replicas, no host) are retried with exponential backoff for a bounded
+number of attempts, then a ServingUnavailable names the host(s). Upserts are idempotent: the same
+primary key overwrites the same cells. `partition_sink` gives a picklable loader that opens its
+own session wherever it runs (a Spark executor).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from adapters.cassandra.schema import DATES_TABLE, ORGS_TABLE, SCOPE, USAGE_TABLE
-from adapters.cassandra.settings import check_keyspace
-from finops_core import queries
-from finops_core.aggregate import GOLD_COLUMNS, GoldRow
+from adapters.cassandra.schema import SCOPE, SCOPE_COLUMN
+from adapters.cassandra.settings import CassandraSettings, check_keyspace
+from finops_core.contracts import Column, LogicalType
 from finops_core.errors import FinopsError, ServingUnavailable
-from finops_core.ports import ServiceCost
+from finops_core.ports import PartitionSink
+from finops_core.serving import SERVING_TABLES, ServingTable, ValueIndex
+from finops_core.tables import Row
 
 if TYPE_CHECKING:
     from cassandra.cluster import Session
     from cassandra.query import PreparedStatement
 
 LOG = logging.getLogger(__name__)
-_COLUMNS = ", ".join(GOLD_COLUMNS)
 CHUNK_ROWS = 20_000
 # One request: a statement and its parameters (None for a batch, which carries its own).
 Request = tuple[Any, Any]
@@ -67,27 +73,11 @@ def _retryable_errors() -> tuple[type[BaseException], ...]:
     )
 
 
-def _chunks(items: Iterable[GoldRow], size: int) -> Iterator[list[GoldRow]]:
-    iterator = iter(items)
-    while chunk := list(islice(iterator, size)):
-        yield chunk
+# ---- the row codec, derived ---------------------------------------------------------------------
 
 
-def _params(row: GoldRow) -> tuple[object, ...]:
-    return (
-        row.org_id,
-        row.usage_date,
-        row.service,
-        row.daily_cost_usd,
-        row.requests,
-        row.cpu_hours,
-        row.storage_gb_hours,
-        row.genai_tokens,
-        row.carbon_kg,
-        row.event_count,
-        row.cost_per_request_usd,
-        dict(row.quality_flags),
-    )
+def _to_date(value: Any) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
 
 
 def _date(value: Any) -> dt.date:
@@ -95,35 +85,78 @@ def _date(value: Any) -> dt.date:
     return value if isinstance(value, dt.date) else value.date()
 
 
-def _gold(record: Sequence[Any]) -> GoldRow:
-    (
-        org_id,
-        usage_date,
-        service,
-        cost,
-        requests,
-        cpu,
-        storage,
-        tokens,
-        carbon,
-        events,
-        cpr,
-        flags,
-    ) = record
-    return GoldRow(
-        org_id=org_id,
-        usage_date=_date(usage_date),
-        service=service,
-        daily_cost_usd=cost,
-        requests=requests,
-        cpu_hours=cpu,
-        storage_gb_hours=storage,
-        genai_tokens=tokens,
-        carbon_kg=carbon,
-        event_count=events,
-        cost_per_request_usd=cpr,
-        quality_flags=dict(sorted((flags or {}).items())),
-    )
+def _to_stamp(value: Any) -> dt.datetime:
+    return value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
+
+
+def _stamp(value: Any) -> dt.datetime:
+    """The driver reads timestamps as naive UTC: give them back their zone."""
+    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value
+
+
+def _counts(value: Any) -> dict[str, int]:
+    return {str(key): int(count) for key, count in sorted(dict(value).items())}
+
+
+def _texts(value: Any) -> list[str]:
+    return [str(item) for item in value]
+
+
+@attrs.frozen
+class _Codec:
+    encode: Callable[[Any], object]
+    decode: Callable[[Any], object]
+
+
+_TEXT = _Codec(str, str)
+_CODECS: Mapping[LogicalType, _Codec] = {
+    LogicalType.STRING: _TEXT,
+    LogicalType.JSON: _TEXT,
+    LogicalType.NUMERIC_TEXT: _TEXT,
+    LogicalType.INTEGER: _Codec(int, int),
+    LogicalType.FLOAT: _Codec(float, float),
+    LogicalType.BOOLEAN: _Codec(bool, bool),
+    LogicalType.DATE: _Codec(_to_date, _date),
+    LogicalType.TIMESTAMP: _Codec(_to_stamp, _stamp),
+    LogicalType.STRING_LIST: _Codec(_texts, _texts),
+    LogicalType.COUNT_MAP: _Codec(_counts, _counts),
+}
+_EMPTY: Mapping[LogicalType, Callable[[], object]] = {
+    LogicalType.STRING_LIST: list,
+    LogicalType.COUNT_MAP: dict,
+}
+
+
+def _encode(column: Column, value: object) -> object:
+    return None if value is None else _CODECS[column.type].encode(value)
+
+
+def _decode(column: Column, value: object) -> object:
+    if value is None:  # an empty collection may read back as null
+        empty = _EMPTY.get(column.type)
+        return empty() if empty is not None and not column.nullable else None
+    return _CODECS[column.type].decode(value)
+
+
+def _chunks(items: Iterable[Row], size: int) -> Iterator[list[Row]]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def _partition_key_index(table: ServingTable) -> ValueIndex | None:
+    """The index that lists the table's partitions (a one-column partition key's index)."""
+    for index in table.indexes:
+        if (index.column,) == table.partition_key:
+            return index
+    return None
+
+
+def serving_table_named(name: str) -> ServingTable:
+    for table in SERVING_TABLES:
+        if table.name == name:
+            return table
+    raise KeyError(f"no serving table is named {name!r}")
 
 
 def session_hosts(session: Session) -> str:
@@ -137,14 +170,53 @@ def session_hosts(session: Session) -> str:
     return ", ".join(hosts) or "unknown host"
 
 
+@attrs.frozen
+class CassandraPartitionSink:
+    """Upserts one partition of rows into a serving table from any process (a Spark executor):
+    it opens its own session from the settings, loads with a CassandraServingStore, closes it.
+
+    Picklable: settings (secrets included, never in repr) and plain values only."""
+
+    settings: CassandraSettings
+    table: str
+    concurrency: int = 100
+    batch_rows: int = 20
+    chunk_rows: int = CHUNK_ROWS
+    retry: RetryPolicy = attrs.field(factory=RetryPolicy)
+
+    def __call__(self, rows: Iterable[Row]) -> int:
+        from adapters.cassandra.session import close_session, connect
+
+        table = serving_table_named(self.table)
+        session = connect(self.settings)
+        try:
+            store = CassandraServingStore(
+                session,
+                self.settings.keyspace,
+                settings=self.settings,
+                concurrency=self.concurrency,
+                batch_rows=self.batch_rows,
+                chunk_rows=self.chunk_rows,
+                retry=self.retry,
+            )
+            return store.upsert(table, rows)
+        finally:
+            close_session(session)
+
+
 class CassandraServingStore:
-    """The ServingStore over a keyspace that `schema.apply_schema` prepared."""
+    """The ServingStore over a keyspace that `schema.apply_schema` prepared.
+
+    `settings` are the ones the session was connected with: `partition_sink` needs them to open
+    sessions elsewhere (without them it returns None and rows stream through this process).
+    """
 
     def __init__(
         self,
         session: Session,
         keyspace: str,
         *,
+        settings: CassandraSettings | None = None,
         concurrency: int = 100,
         batch_rows: int = 20,
         chunk_rows: int = CHUNK_ROWS,
@@ -155,12 +227,14 @@ class CassandraServingStore:
         self.session = session
         self.owns_session = owns_session
         self.keyspace = check_keyspace(keyspace)
+        self.settings = settings
+        self.kind = "astra" if settings is not None and settings.is_astra else "cassandra"
         self.concurrency = concurrency
         self.batch_rows = batch_rows
         self.chunk_rows = chunk_rows
         self.retry = retry or RetryPolicy()
-        self._where = where
-        self._statements: dict[str, PreparedStatement] = {}
+        self._where = where or (settings.hosts if settings is not None else None)
+        self._statements: dict[tuple[Hashable, ...], PreparedStatement] = {}
 
     def close(self) -> None:
         """Shut the session down if this store was given ownership of it."""
@@ -173,25 +247,15 @@ class CassandraServingStore:
     def where(self) -> str:
         return self._where or session_hosts(self.session)
 
-    # -- statements (prepared lazily, once) ---------------------------------------------------
+    # -- statements (prepared lazily, once per shape) -----------------------------------------
 
-    def _prepared(self, name: str) -> PreparedStatement:
-        if name not in self._statements:
-            ks, table = self.keyspace, f"{self.keyspace}.{USAGE_TABLE}"
-            cql = {
-                "insert": f"INSERT INTO {table} ({_COLUMNS}) VALUES ({', '.join('?' for _ in GOLD_COLUMNS)})",
-                "insert_date": f"INSERT INTO {ks}.{DATES_TABLE} (scope, usage_date) VALUES ('{SCOPE}', ?)",
-                "insert_org": f"INSERT INTO {ks}.{ORGS_TABLE} (scope, org_id) VALUES ('{SCOPE}', ?)",
-                "window": f"SELECT {_COLUMNS} FROM {table} WHERE org_id = ? AND usage_date >= ? AND usage_date <= ?",
-                "window_costs": f"SELECT service, daily_cost_usd FROM {table} WHERE org_id = ? AND usage_date >= ? AND usage_date <= ?",
-                "day": f"SELECT {_COLUMNS} FROM {table} WHERE org_id = ? AND usage_date = ?",
-                "latest_of_org": f"SELECT usage_date FROM {table} WHERE org_id = ? ORDER BY usage_date DESC LIMIT 1",
-                "latest": f"SELECT usage_date FROM {ks}.{DATES_TABLE} WHERE scope = '{SCOPE}' LIMIT 1",
-                "orgs": f"SELECT org_id FROM {ks}.{ORGS_TABLE} WHERE scope = '{SCOPE}'",
-                "count_of_org": f"SELECT COUNT(*) FROM {table} WHERE org_id = ?",
-            }[name]
-            self._statements[name] = self._with_retry(f"prepare {name}", lambda: self._prepare(cql))
-        return self._statements[name]
+    def _prepared(self, key: tuple[Hashable, ...], cql: Callable[[], str]) -> PreparedStatement:
+        """The statement of `key` (its kind, its table, its shape), prepared on first use."""
+        if key not in self._statements:
+            text = cql()
+            what = f"prepare the {key[0]} statement of {key[1]}"
+            self._statements[key] = self._with_retry(what, lambda: self._prepare(text))
+        return self._statements[key]
 
     def _prepare(self, cql: str) -> PreparedStatement:
         from cassandra import InvalidRequest
@@ -203,6 +267,69 @@ class CassandraServingStore:
                 f"Cassandra at {self.where} has no serving tables in keyspace {self.keyspace}; "
                 "run `finops load` first."
             ) from None
+
+    def _insert(self, table: ServingTable) -> PreparedStatement:
+        names = table.columns
+        return self._prepared(
+            ("insert", table.name),
+            lambda: (
+                f"INSERT INTO {self.keyspace}.{table.name} ({', '.join(names)}) "
+                f"VALUES ({', '.join('?' for _ in names)})"
+            ),
+        )
+
+    def _insert_index(self, index: ValueIndex) -> PreparedStatement:
+        return self._prepared(
+            ("insert_index", index.name),
+            lambda: (
+                f"INSERT INTO {self.keyspace}.{index.name} ({SCOPE_COLUMN}, {index.column}) "
+                f"VALUES ('{SCOPE}', ?)"
+            ),
+        )
+
+    def _select_index(self, index: ValueIndex, limited: bool) -> PreparedStatement:
+        return self._prepared(
+            ("index", index.name, limited),
+            lambda: (
+                f"SELECT {index.column} FROM {self.keyspace}.{index.name} "
+                f"WHERE {SCOPE_COLUMN} = '{SCOPE}'" + (" LIMIT ?" if limited else "")
+            ),
+        )
+
+    def _select_slice(
+        self,
+        table: ServingTable,
+        names: tuple[str, ...],
+        start: int,
+        end: int,
+        descending: bool,
+        limited: bool,
+    ) -> PreparedStatement:
+        """SELECT names of one partition, clustering prefixes of `start` / `end` columns bounded."""
+
+        def cql() -> str:
+            where = [f"{name} = ?" for name in table.partition_key]
+            for length, operator in ((start, ">="), (end, "<=")):
+                if length:
+                    prefix = table.clustering_key[:length]
+                    marks = ", ".join("?" for _ in prefix)
+                    where.append(f"({', '.join(prefix)}) {operator} ({marks})")
+            text = f"SELECT {', '.join(names)} FROM {self.keyspace}.{table.name} WHERE "
+            text += " AND ".join(where)
+            if descending:
+                text += " ORDER BY " + ", ".join(f"{c} DESC" for c in table.clustering_key)
+            return text + (" LIMIT ?" if limited else "")
+
+        return self._prepared(("slice", table.name, names, start, end, descending, limited), cql)
+
+    def _count_partition(self, table: ServingTable) -> PreparedStatement:
+        return self._prepared(
+            ("count", table.name),
+            lambda: (
+                f"SELECT COUNT(*) FROM {self.keyspace}.{table.name} WHERE "
+                + " AND ".join(f"{name} = ?" for name in table.partition_key)
+            ),
+        )
 
     # -- retries -------------------------------------------------------------------------------
 
@@ -310,93 +437,130 @@ class CassandraServingStore:
             time.sleep(self.retry.delay(attempt))
         return results
 
-    def _row_writes(self, chunk: Sequence[GoldRow]) -> list[Request]:
-        """The writes of a chunk: rows of one org (one partition) grouped `batch_rows` at a time
-        into UNLOGGED batches, which Cassandra applies as one mutation of that partition."""
+    def _row_writes(self, table: ServingTable, chunk: Sequence[Row]) -> list[Request]:
+        """The writes of a chunk: rows of one partition grouped `batch_rows` at a time into
+        UNLOGGED batches, which Cassandra applies as one mutation of that partition."""
         from cassandra.query import BatchStatement, BatchType
 
-        insert = self._prepared("insert")
+        insert = self._insert(table)
+        columns = table.source.columns
+        params = [tuple(_encode(c, row[c.name]) for c in columns) for row in chunk]
         if self.batch_rows <= 1:
-            return [(insert, _params(row)) for row in chunk]
-        by_org: dict[str, list[GoldRow]] = {}
-        for row in chunk:
-            by_org.setdefault(row.org_id, []).append(row)
+            return [(insert, values) for values in params]
+        positions = [table.source.column_names.index(name) for name in table.partition_key]
+        by_partition: dict[tuple[object, ...], list[tuple[object, ...]]] = {}
+        for values in params:
+            by_partition.setdefault(tuple(values[p] for p in positions), []).append(values)
         writes: list[Request] = []
-        for org_rows in by_org.values():
-            for start in range(0, len(org_rows), self.batch_rows):
+        for partition_rows in by_partition.values():
+            for start in range(0, len(partition_rows), self.batch_rows):
                 batch = BatchStatement(batch_type=BatchType.UNLOGGED)
-                for row in org_rows[start : start + self.batch_rows]:
-                    batch.add(insert, _params(row))
+                for values in partition_rows[start : start + self.batch_rows]:
+                    batch.add(insert, values)
                 writes.append((batch, None))
         return writes
 
-    def _rows(self, name: str, params: tuple[Any, ...]) -> list[Any]:
-        statement = self._prepared(name)
+    def _read(self, what: str, statement: PreparedStatement, params: Sequence[object]) -> list[Any]:
         return self._with_retry(
-            f"read ({name})", lambda: list(self.session.execute(statement, params))
+            f"read {what}", lambda: list(self.session.execute(statement, tuple(params)))
         )
 
     # -- ServingStore ------------------------------------------------------------------------
 
-    def upsert(self, rows: Iterable[GoldRow]) -> int:
+    def upsert(self, table: ServingTable, rows: Iterable[Row]) -> int:
         count = 0
-        seen_orgs: set[str] = set()
-        seen_dates: set[dt.date] = set()
+        seen: dict[str, set[object]] = {index.name: set() for index in table.indexes}
         for chunk in _chunks(rows, self.chunk_rows):
-            self._execute_all("write gold rows", self._row_writes(chunk))
-            new_orgs = {row.org_id for row in chunk} - seen_orgs
-            new_dates = {row.usage_date for row in chunk} - seen_dates
-            insert_org, insert_date = self._prepared("insert_org"), self._prepared("insert_date")
-            self._execute_all("write the org index", [(insert_org, (o,)) for o in sorted(new_orgs)])
-            self._execute_all(
-                "write the date index", [(insert_date, (d,)) for d in sorted(new_dates)]
-            )
-            seen_orgs |= new_orgs
-            seen_dates |= new_dates
+            self._execute_all(f"write {table.name} rows", self._row_writes(table, chunk))
+            for index in table.indexes:
+                column = table.source.column(index.column)
+                values = {_encode(column, row[index.column]) for row in chunk}
+                new = values - seen[index.name] - {None}
+                insert = self._insert_index(index)
+                self._execute_all(
+                    f"write the {index.name} index",
+                    [(insert, (value,)) for value in sorted(new)],  # type: ignore[type-var]
+                )
+                seen[index.name] |= new
             count += len(chunk)
         return count
 
-    def daily_usage(
-        self, org_id: str, start: dt.date, end: dt.date, service: str | None = None
-    ) -> list[GoldRow]:
-        if start > end:
-            return []
-        rows = [_gold(record) for record in self._rows("window", (org_id, start, end))]
-        if service is not None:
-            rows = [row for row in rows if row.service == service]
-        return sorted(rows, key=lambda row: (row.usage_date, row.service))
-
-    def top_services(
+    def read_slice(
         self,
-        org_id: str,
-        days: int = queries.DEFAULT_DAYS,
-        as_of: dt.date | None = None,
-        limit: int = queries.DEFAULT_LIMIT,
-    ) -> list[ServiceCost]:
-        if as_of is None:
-            as_of = self.latest_usage_date()
-            if as_of is None:
-                return []
-        start, end = queries.window(as_of, days)
-        costs: dict[str, list[float]] = {}
-        for service, cost in self._rows("window_costs", (org_id, start, end)):
-            costs.setdefault(service, []).append(cost)
-        return queries.rank_services({s: math.fsum(v) for s, v in costs.items()}, limit)
+        table: ServingTable,
+        partition: tuple[object, ...],
+        start: tuple[object, ...] = (),
+        end: tuple[object, ...] = (),
+        *,
+        columns: tuple[str, ...] | None = None,
+        descending: bool = False,
+        limit: int | None = None,
+    ) -> list[dict[str, object]]:
+        source = table.source
+        names = tuple(columns or table.columns)
+        params: list[object] = [
+            _encode(source.column(n), v)
+            for n, v in zip(table.partition_key, partition, strict=True)
+        ]
+        for bound in (start, end):
+            prefix = table.clustering_key[: len(bound)]
+            params.extend(_encode(source.column(n), v) for n, v in zip(prefix, bound, strict=True))
+        if limit is not None:
+            if limit < 1:
+                return []  # CQL refuses LIMIT 0
+            params.append(limit)
+        statement = self._select_slice(
+            table, names, len(start), len(end), descending, limit is not None
+        )
+        declared = [source.column(name) for name in names]
+        return [
+            {c.name: _decode(c, value) for c, value in zip(declared, record, strict=True)}
+            for record in self._read(f"a slice of {table.name}", statement, params)
+        ]
 
-    def org_day(self, org_id: str, usage_date: dt.date) -> list[GoldRow]:
-        rows = [_gold(record) for record in self._rows("day", (org_id, usage_date))]
-        return sorted(rows, key=lambda row: row.service)
+    def index_values(
+        self, table: ServingTable, column: str, limit: int | None = None
+    ) -> list[object]:
+        index = table.index(column)
+        if limit is not None and limit < 1:
+            return []
+        statement = self._select_index(index, limit is not None)
+        params = () if limit is None else (limit,)
+        declared = table.source.column(column)
+        records = self._read(f"the {index.name} index", statement, params)
+        return [_decode(declared, record[0]) for record in records]
 
-    def latest_usage_date(self, org_id: str | None = None) -> dt.date | None:
-        if org_id is None:
-            found = self._rows("latest", ())
-        else:
-            found = self._rows("latest_of_org", (org_id,))
-        return _date(found[0][0]) if found else None
-
-    def row_count(self) -> int:
-        """Sum of per-org partition counts (each a single-partition read), no table scan."""
-        orgs = [(record[0],) for record in self._rows("orgs", ())]
-        count_of_org = self._prepared("count_of_org")
-        pages = self._execute_all("count rows", [(count_of_org, o) for o in orgs], collect=True)
+    def count(self, table: ServingTable) -> int:
+        """A sum of per-partition counts (each a single-partition read) over the index of the
+        partition key; a table without one is counted by a scan."""
+        index = _partition_key_index(table)
+        if index is None:
+            LOG.warning("%s has no index of its partition key: counting by a scan", table.name)
+            statement = self._prepared(
+                ("count_all", table.name),
+                lambda: f"SELECT COUNT(*) FROM {self.keyspace}.{table.name}",
+            )
+            return int(self._read(f"the row count of {table.name}", statement, ())[0][0])
+        partitions = self._read(
+            f"the {index.name} index", self._select_index(index, limited=False), ()
+        )
+        count_of = self._count_partition(table)
+        pages = self._execute_all(
+            f"count {table.name} rows",
+            [(count_of, (record[0],)) for record in partitions],
+            collect=True,
+        )
         return sum(int(page[0][0]) for page in pages)
+
+    def partition_sink(self, table: ServingTable) -> PartitionSink | None:
+        """A picklable loader of this store's keyspace, or None without the settings."""
+        if self.settings is None:
+            return None
+        return CassandraPartitionSink(
+            attrs.evolve(self.settings, keyspace=self.keyspace),
+            table.name,
+            concurrency=self.concurrency,
+            batch_rows=self.batch_rows,
+            chunk_rows=self.chunk_rows,
+            retry=self.retry,
+        )

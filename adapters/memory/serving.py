@@ -1,48 +1,45 @@
-"""An in-memory serving store: the queries of `finops_core.queries` over a dict of gold rows."""
+"""An in-memory serving store: rows of each serving table by primary key, read through the
+reference slice semantics of `finops_core.queries`."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable
 
 from finops_core import queries
-from finops_core.aggregate import GoldRow
-from finops_core.ports import ServiceCost
+from finops_core.ports import PartitionSink
+from finops_core.serving import ServingTable
+from finops_core.tables import Row
 
 
-class InMemoryServingStore:
-    """Keeps rows by gold key, so an upsert of the same key replaces (tests assert on `rows`)."""
+class InMemoryServingStore(queries.RowsReader):
+    """Keeps rows per serving table by primary key, so an upsert of the same key replaces
+    (tests may assert on `rows`); reads are the reference slices of `queries.RowsReader`."""
+
+    kind = "memory"
 
     def __init__(self) -> None:
-        self.rows: dict[tuple[str, dt.date, str], GoldRow] = {}
+        super().__init__()
+        self.rows: dict[str, dict[tuple[object, ...], dict[str, object]]] = {}
 
-    def upsert(self, rows: Iterable[GoldRow]) -> int:
+    def upsert(self, table: ServingTable, rows: Iterable[Row]) -> int:
+        kept = self.rows.setdefault(table.name, {})
         count = 0
         for row in rows:
-            self.rows[row.key] = row
+            kept[tuple(row[name] for name in table.primary_key)] = {
+                name: row[name] for name in table.columns
+            }
             count += 1
         return count
 
-    def daily_usage(
-        self, org_id: str, start: dt.date, end: dt.date, service: str | None = None
-    ) -> list[GoldRow]:
-        return queries.daily_usage(self.rows.values(), org_id, start, end, service)
+    def count(self, table: ServingTable) -> int:
+        return len(self.rows.get(table.name, {}))
 
-    def top_services(
-        self,
-        org_id: str,
-        days: int = queries.DEFAULT_DAYS,
-        as_of: dt.date | None = None,
-        limit: int = queries.DEFAULT_LIMIT,
-    ) -> list[ServiceCost]:
-        # queries.top_services already defaults as_of to the latest date among these rows.
-        return queries.top_services(self.rows.values(), org_id, days, as_of, limit)
+    def partition_sink(self, table: ServingTable) -> PartitionSink | None:
+        """None: the rows live in this process."""
+        return None
 
-    def org_day(self, org_id: str, usage_date: dt.date) -> list[GoldRow]:
-        return queries.org_day(self.rows.values(), org_id, usage_date)
+    def close(self) -> None:
+        """Nothing to release."""
 
-    def latest_usage_date(self, org_id: str | None = None) -> dt.date | None:
-        return queries.latest_usage_date(self.rows.values(), org_id)
-
-    def row_count(self) -> int:
-        return len(self.rows)
+    def rows_of(self, table: ServingTable) -> list[Row]:
+        return list(self.rows.get(table.name, {}).values())

@@ -1,155 +1,223 @@
 """`SqliteServingStore`: the embedded default serving store, one SQLite file inside the lake.
 
-Dates are ISO text (their text order is their date order), quality flags are JSON text, floats are
-REAL (8-byte IEEE, so every value round-trips exactly). Q2 groups in SQL with an `fsum` aggregate
-registered on the connection: `math.fsum`, the same exact sum `finops_core.queries` uses, so totals
-and the order of ties are identical to the reference (SQLite's own SUM rounds at every step).
+It knows no mart: the DDL and the row codec of every `ServingTable` are derived from the table's
+declaration by one type map (`_TYPES`). Dates and timestamps are ISO text (their text order is
+their time order; timestamps are written in UTC), lists and count maps are JSON text with sorted
+keys, booleans are 0/1, floats are REAL (8-byte IEEE, so every value round-trips exactly). The
+table is keyed by partition + clustering key, WITHOUT ROWID (the rows are stored in key order, so
+a slice of one partition is a range of the primary key); each `ValueIndex` that the primary key
+does not already lead with gets a SQL index. `finops_core.queries` turns slices into answers.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import islice
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from finops_core import queries
-from finops_core.aggregate import GOLD_COLUMNS, GoldRow
-from finops_core.errors import ServingUnavailable
-from finops_core.ports import ServiceCost
+import attrs
 
-TABLE = "daily_usage_by_org"
-SCHEMA_VERSION = 1
+from finops_core.contracts import Column, LogicalType
+from finops_core.errors import ServingUnavailable
+from finops_core.ports import PartitionSink
+from finops_core.serving import SERVING_TABLES, ServingTable
+from finops_core.tables import Row
+
+# 2: the DDL is derived from the declarations (index named after its ValueIndex, no column
+# DEFAULT); files of version 1 are upgraded in place when opened with create_schema.
+SCHEMA_VERSION = 2
+VERSION_TABLE = "schema_version"
 _CHUNK = 10_000
 
-_DDL = (
-    f"""
-    CREATE TABLE IF NOT EXISTS {TABLE} (
-        org_id TEXT NOT NULL,
-        usage_date TEXT NOT NULL,
-        service TEXT NOT NULL,
-        daily_cost_usd REAL NOT NULL,
-        requests REAL NOT NULL,
-        cpu_hours REAL NOT NULL,
-        storage_gb_hours REAL NOT NULL,
-        genai_tokens INTEGER,
-        carbon_kg REAL,
-        event_count INTEGER NOT NULL,
-        cost_per_request_usd REAL,
-        quality_flags TEXT NOT NULL DEFAULT '{{}}',
-        PRIMARY KEY (org_id, usage_date, service)
-    ) WITHOUT ROWID
-    """,
-    # The global latest date (Q2's default as_of) without a scan of the whole table.
-    f"CREATE INDEX IF NOT EXISTS {TABLE}_by_date ON {TABLE} (usage_date)",
-    "CREATE TABLE IF NOT EXISTS schema_version (component TEXT PRIMARY KEY, version INTEGER NOT NULL)",
-    f"INSERT OR REPLACE INTO schema_version (component, version) VALUES ('serving', {SCHEMA_VERSION})",
-)
 
-_COLUMNS = ", ".join(GOLD_COLUMNS)
-_UPSERT = (
-    f"INSERT INTO {TABLE} ({_COLUMNS}) VALUES ({', '.join('?' for _ in GOLD_COLUMNS)}) "
-    "ON CONFLICT (org_id, usage_date, service) DO UPDATE SET "
-    + ", ".join(
-        f"{name} = excluded.{name}"
-        for name in GOLD_COLUMNS
-        if name not in ("org_id", "usage_date", "service")
+def _utc_text(value: Any) -> str:
+    stamp = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
+    if stamp.tzinfo is not None:
+        stamp = stamp.astimezone(dt.timezone.utc)
+    return stamp.isoformat()
+
+
+def _date_text(value: Any) -> str:
+    day = value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+    return day.isoformat()
+
+
+def _counts(value: Any) -> dict[str, int]:
+    return {str(key): int(count) for key, count in sorted(dict(value).items())}
+
+
+def _texts(value: Any) -> list[str]:
+    return [str(item) for item in value]
+
+
+@attrs.frozen
+class _Codec:
+    """How one logical type is declared, written and read back."""
+
+    sql: str
+    encode: Callable[[Any], object]
+    decode: Callable[[Any], object]
+
+
+_TEXT = _Codec("TEXT", str, str)
+_TYPES: Mapping[LogicalType, _Codec] = {
+    LogicalType.STRING: _TEXT,
+    LogicalType.JSON: _TEXT,
+    LogicalType.NUMERIC_TEXT: _TEXT,
+    LogicalType.INTEGER: _Codec("INTEGER", int, int),
+    LogicalType.FLOAT: _Codec("REAL", float, float),
+    LogicalType.BOOLEAN: _Codec("INTEGER", lambda v: int(bool(v)), bool),
+    LogicalType.DATE: _Codec("TEXT", _date_text, lambda v: dt.date.fromisoformat(v)),
+    LogicalType.TIMESTAMP: _Codec("TEXT", _utc_text, lambda v: dt.datetime.fromisoformat(v)),
+    LogicalType.STRING_LIST: _Codec(
+        "TEXT", lambda v: json.dumps(_texts(v)), lambda v: _texts(json.loads(v))
+    ),
+    LogicalType.COUNT_MAP: _Codec(
+        "TEXT", lambda v: json.dumps(_counts(v)), lambda v: _counts(json.loads(v))
+    ),
+}
+
+
+def _codec(column: Column) -> _Codec:
+    return _TYPES[column.type]
+
+
+def _encode(column: Column, value: object) -> object:
+    return None if value is None else _codec(column).encode(value)
+
+
+def _decode(column: Column, value: object) -> object:
+    return None if value is None else _codec(column).decode(value)
+
+
+# ---- DDL, derived ------------------------------------------------------------------------------
+
+
+def column_ddl(column: Column) -> str:
+    return f"{column.name} {_codec(column).sql}" + ("" if column.nullable else " NOT NULL")
+
+
+def index_name(table: ServingTable, index_column: str) -> str:
+    return f"{table.name}_{table.index(index_column).name}"
+
+
+def indexed_columns(table: ServingTable) -> tuple[str, ...]:
+    """The ValueIndex columns that need a SQL index: the primary key already orders its first
+    column (a WITHOUT ROWID table is stored in key order)."""
+    return tuple(i.column for i in table.indexes if i.column != table.primary_key[0])
+
+
+def table_ddl(table: ServingTable) -> list[str]:
+    """CREATE TABLE and CREATE INDEX statements of one serving table."""
+    columns = ",\n    ".join(column_ddl(c) for c in table.source.columns)
+    statements = [
+        f"CREATE TABLE IF NOT EXISTS {table.name} (\n    {columns},\n"
+        f"    PRIMARY KEY ({', '.join(table.primary_key)})\n) WITHOUT ROWID"
+    ]
+    for column in indexed_columns(table):
+        order = " DESC" if table.index(column).descending else ""
+        statements.append(
+            f"CREATE INDEX IF NOT EXISTS {index_name(table, column)} "
+            f"ON {table.name} ({column}{order})"
+        )
+    return statements
+
+
+def schema_ddl(tables: Sequence[ServingTable] = SERVING_TABLES) -> list[str]:
+    return [
+        *(statement for table in tables for statement in table_ddl(table)),
+        f"CREATE TABLE IF NOT EXISTS {VERSION_TABLE} "
+        "(component TEXT PRIMARY KEY, version INTEGER NOT NULL)",
+    ]
+
+
+def upsert_sql(table: ServingTable) -> str:
+    names = table.columns
+    key = table.primary_key
+    others = [name for name in names if name not in key]
+    conflict = (
+        "DO UPDATE SET " + ", ".join(f"{name} = excluded.{name}" for name in others)
+        if others
+        else "DO NOTHING"
     )
-)
-
-
-class _FSum:
-    """SQL aggregate `fsum(x)`: an exactly rounded float sum (math.fsum)."""
-
-    def __init__(self) -> None:
-        self.values: list[float] = []
-
-    def step(self, value: float | None) -> None:
-        if value is not None:
-            self.values.append(value)
-
-    def finalize(self) -> float:
-        return math.fsum(self.values)
-
-
-def _params(row: GoldRow) -> tuple[object, ...]:
     return (
-        row.org_id,
-        row.usage_date.isoformat(),
-        row.service,
-        row.daily_cost_usd,
-        row.requests,
-        row.cpu_hours,
-        row.storage_gb_hours,
-        row.genai_tokens,
-        row.carbon_kg,
-        row.event_count,
-        row.cost_per_request_usd,
-        json.dumps(dict(sorted(row.quality_flags.items()))),
+        f"INSERT INTO {table.name} ({', '.join(names)}) "
+        f"VALUES ({', '.join('?' for _ in names)}) ON CONFLICT ({', '.join(key)}) {conflict}"
     )
 
 
-def _row(record: tuple[Any, ...]) -> GoldRow:
-    (
-        org_id,
-        usage_date,
-        service,
-        cost,
-        requests,
-        cpu,
-        storage,
-        tokens,
-        carbon,
-        events,
-        cpr,
-        flags,
-    ) = record
-    return GoldRow(
-        org_id=str(org_id),
-        usage_date=dt.date.fromisoformat(str(usage_date)),
-        service=str(service),
-        daily_cost_usd=float(cost),
-        requests=float(requests),
-        cpu_hours=float(cpu),
-        storage_gb_hours=float(storage),
-        genai_tokens=None if tokens is None else int(tokens),
-        carbon_kg=None if carbon is None else float(carbon),
-        event_count=int(events),
-        cost_per_request_usd=None if cpr is None else float(cpr),
-        quality_flags=dict(sorted(json.loads(str(flags)).items())),
+def _stale_indexes(connection: sqlite3.Connection, table: ServingTable) -> list[str]:
+    """Indexes of a served table that the declarations no longer derive (an older version's)."""
+    wanted = {index_name(table, column) for column in indexed_columns(table)}
+    found = connection.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL",
+        (table.name,),
     )
+    return sorted(name for (name,) in found if name not in wanted)
 
 
-def _chunks(rows: Iterable[GoldRow], size: int) -> Iterator[list[GoldRow]]:
+def _chunks(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
     iterator = iter(rows)
     while chunk := list(islice(iterator, size)):
         yield chunk
 
 
 class SqliteServingStore:
-    """The ServingStore over one SQLite file (WAL mode); the schema is created if missing."""
+    """The ServingStore over one SQLite file (WAL mode).
 
-    def __init__(self, path: Path | str) -> None:
+    With `create_schema` (loads) the file and the tables of every `SERVING_TABLES` entry are
+    created if missing; without it (queries) a missing file is a ServingUnavailable and nothing
+    is created.
+    """
+
+    kind = "sqlite"
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        create_schema: bool = True,
+        tables: Sequence[ServingTable] = SERVING_TABLES,
+    ) -> None:
         self.path = Path(path)
+        if not create_schema and not self.path.is_file():
+            raise ServingUnavailable(
+                f"There is no SQLite serving store at {self.path}; run `finops load` first."
+            )
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._connection = sqlite3.connect(self.path)
-            self._connection.create_aggregate("fsum", 1, _FSum)  # type: ignore[arg-type]
+            if create_schema:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._connection = sqlite3.connect(self.path)
+            else:  # never create the file, even if it vanished since the check above
+                self._connection = sqlite3.connect(
+                    f"{self.path.resolve().as_uri()}?mode=rw", uri=True
+                )
             self._connection.execute("PRAGMA journal_mode = WAL")
             self._connection.execute("PRAGMA synchronous = NORMAL")
-            with self._connection:
-                for statement in _DDL:
-                    self._connection.execute(statement)
+            if create_schema:
+                self._apply_schema(tables)
         except (OSError, sqlite3.Error) as error:
             raise ServingUnavailable(
                 f"Cannot open the SQLite serving store at {self.path} ({error}); check that the "
                 "lake folder is writable."
             ) from error
+
+    def _apply_schema(self, tables: Sequence[ServingTable]) -> None:
+        with self._connection:  # one transaction
+            for statement in schema_ddl(tables):
+                self._connection.execute(statement)
+            for table in tables:
+                for stale in _stale_indexes(self._connection, table):
+                    self._connection.execute(f"DROP INDEX {stale}")
+            self._connection.execute(
+                f"INSERT OR REPLACE INTO {VERSION_TABLE} (component, version) VALUES (?, ?)",
+                ("serving", SCHEMA_VERSION),
+            )
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -171,59 +239,91 @@ class SqliteServingStore:
     def journal_mode(self) -> str:
         return str(self._connection.execute("PRAGMA journal_mode").fetchone()[0])
 
+    def _query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        try:
+            return self._connection.execute(sql, params).fetchall()
+        except sqlite3.OperationalError as error:
+            if "no such table" in str(error):
+                raise ServingUnavailable(
+                    f"The SQLite serving store at {self.path} has no serving tables ({error}); "
+                    "run `finops load` first."
+                ) from None
+            raise
+
     # -- ServingStore ------------------------------------------------------------------------
 
-    def upsert(self, rows: Iterable[GoldRow]) -> int:
+    def upsert(self, table: ServingTable, rows: Iterable[Row]) -> int:
+        columns = table.source.columns
+        sql = upsert_sql(table)
         count = 0
         for chunk in _chunks(rows, _CHUNK):
+            params = [tuple(_encode(c, row[c.name]) for c in columns) for row in chunk]
             with self._connection:  # one transaction per chunk
-                self._connection.executemany(_UPSERT, [_params(row) for row in chunk])
+                self._connection.executemany(sql, params)
             count += len(chunk)
         return count
 
-    def daily_usage(
-        self, org_id: str, start: dt.date, end: dt.date, service: str | None = None
-    ) -> list[GoldRow]:
-        sql = f"SELECT {_COLUMNS} FROM {TABLE} WHERE org_id = ? AND usage_date BETWEEN ? AND ?"
-        params: list[object] = [org_id, start.isoformat(), end.isoformat()]
-        if service is not None:
-            sql += " AND service = ?"
-            params.append(service)
-        sql += " ORDER BY usage_date, service"
-        return [_row(record) for record in self._connection.execute(sql, params)]
-
-    def top_services(
+    def read_slice(
         self,
-        org_id: str,
-        days: int = queries.DEFAULT_DAYS,
-        as_of: dt.date | None = None,
-        limit: int = queries.DEFAULT_LIMIT,
-    ) -> list[ServiceCost]:
-        if as_of is None:
-            as_of = self.latest_usage_date()
-            if as_of is None:
-                return []
-        start, end = queries.window(as_of, days)
-        cursor = self._connection.execute(
-            f"SELECT service, fsum(daily_cost_usd) AS total FROM {TABLE} "
-            "WHERE org_id = ? AND usage_date BETWEEN ? AND ? "
-            "GROUP BY service ORDER BY total DESC, service ASC LIMIT ?",
-            (org_id, start.isoformat(), end.isoformat(), limit),
+        table: ServingTable,
+        partition: tuple[object, ...],
+        start: tuple[object, ...] = (),
+        end: tuple[object, ...] = (),
+        *,
+        columns: tuple[str, ...] | None = None,
+        descending: bool = False,
+        limit: int | None = None,
+    ) -> list[dict[str, object]]:
+        source = table.source
+        names = columns or table.columns
+        clustering = table.clustering_key
+        conditions = [f"{name} = ?" for name in table.partition_key]
+        params = [
+            _encode(source.column(n), v)
+            for n, v in zip(table.partition_key, partition, strict=True)
+        ]
+        for bound, operator in ((start, ">="), (end, "<=")):
+            if bound:
+                prefix = clustering[: len(bound)]
+                conditions.append(
+                    f"({', '.join(prefix)}) {operator} ({', '.join('?' for _ in prefix)})"
+                )
+                params.extend(
+                    _encode(source.column(n), v) for n, v in zip(prefix, bound, strict=True)
+                )
+        order = " DESC" if descending else ""
+        sql = (
+            f"SELECT {', '.join(names)} FROM {table.name} WHERE {' AND '.join(conditions)} "
+            f"ORDER BY {', '.join(name + order for name in clustering)}"
         )
-        return [ServiceCost(str(service), float(total)) for service, total in cursor]
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        decoders = [source.column(name) for name in names]
+        return [
+            {c.name: _decode(c, value) for c, value in zip(decoders, record, strict=True)}
+            for record in self._query(sql, params)
+        ]
 
-    def org_day(self, org_id: str, usage_date: dt.date) -> list[GoldRow]:
-        return self.daily_usage(org_id, usage_date, usage_date)
+    def index_values(
+        self, table: ServingTable, column: str, limit: int | None = None
+    ) -> list[object]:
+        index = table.index(column)
+        declared = table.source.column(column)
+        sql = (
+            f"SELECT DISTINCT {column} FROM {table.name} "
+            f"ORDER BY {column}{' DESC' if index.descending else ''}"
+        )
+        params: list[object] = []
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [_decode(declared, value) for (value,) in self._query(sql, params)]
 
-    def latest_usage_date(self, org_id: str | None = None) -> dt.date | None:
-        if org_id is None:
-            cursor = self._connection.execute(f"SELECT MAX(usage_date) FROM {TABLE}")
-        else:
-            cursor = self._connection.execute(
-                f"SELECT MAX(usage_date) FROM {TABLE} WHERE org_id = ?", (org_id,)
-            )
-        latest = cursor.fetchone()[0]
-        return None if latest is None else dt.date.fromisoformat(latest)
+    def count(self, table: ServingTable) -> int:
+        (total,) = self._query(f"SELECT COUNT(*) FROM {table.name}")[0]
+        return int(total)
 
-    def row_count(self) -> int:
-        return int(self._connection.execute(f"SELECT COUNT(*) FROM {TABLE}").fetchone()[0])
+    def partition_sink(self, table: ServingTable) -> PartitionSink | None:
+        """None: an embedded file is written from this process only."""
+        return None

@@ -3,12 +3,12 @@
     .venv/bin/python benchmarks/batch_throughput.py [--sizes 1,4] [--work DIR] [--skip-real]
 
 For each size (millions of events) it generates a landing zone (`finops generate`, seed 1),
-times bronze events -> silver -> gold through SparkEngine (one session, started before timing),
-then times one DuckDB query computing the gold sums (cost; requests/cpu/storage by metric; count
-by org/day/service) straight from the same JSONL files, and prints events/s, seconds and the
-ratio Spark/DuckDB. With two sizes it prints time(large)/time(small) scaled to 4x. Then it times
-`finops batch --engine spark` on the real dataset in a fresh process (JVM start included) and
-reports the driver JVM's peak RSS (VmHWM) for both runs.
+times bronze events -> silver -> gold through SparkEngine (given one session, started before
+timing), then times one DuckDB query computing the gold sums (cost; requests/cpu/storage by
+metric; count by org/day/service) straight from the same JSONL files, and prints events/s,
+seconds and the ratio Spark/DuckDB. With two sizes it prints time(large)/time(small) scaled to
+4x. Then it times `finops batch --engine spark` on the real dataset in a fresh process (JVM start
+included) and reports the driver JVM's peak RSS (VmHWM) for both runs.
 
 Needs the `bench` extra (duckdb).
 """
@@ -161,8 +161,10 @@ def run_spark(engine: object, lake: Path) -> SparkTiming:
         def stage_finished(self, result: StageResult) -> None:
             print(f"    {result.stage}: {result.seconds:.2f} s", flush=True)
 
-    for layer in ("bronze", "silver", "gold", "quarantine"):
-        shutil.rmtree(lake / layer, ignore_errors=True)
+    from finops_core.tables import Layer
+
+    for layer in Layer:
+        shutil.rmtree(lake / layer.value, ignore_errors=True)
     run = RunContext(run_id="bench", started_at=dt.datetime.now(dt.timezone.utc))
     results = usecases.run_batch(engine, LakeLayout(lake), run, Quiet(), backfill=True)  # type: ignore[arg-type]
     counts = usecases.merged_counts(results)
@@ -257,10 +259,11 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     from adapters.spark.engine import SparkEngine
+    from adapters.spark.session import SparkSessions
 
-    engine = SparkEngine()
+    sessions = SparkSessions()
     started = time.perf_counter()
-    _ = engine.spark
+    engine = SparkEngine(spark=sessions.get())
     print(f"SparkSession started in {time.perf_counter() - started:.1f} s", flush=True)
     timings: dict[float, tuple[SparkTiming, float]] = {}
     try:
@@ -283,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
         print(f"driver JVM peak RSS during the sized runs: {memory.megabytes:,.0f} MB", flush=True)
     finally:
-        engine.close()
+        sessions.close()
     if len(sizes) >= 2:
         small, large = sorted(timings)[0], sorted(timings)[-1]
         growth = timings[large][0].seconds / timings[small][0].seconds

@@ -3,13 +3,18 @@
 The session is started lazily by the first test that asks for `spark`, through the project's own
 factory (so tests run with the settings `finops batch` uses), and stopped once at the end.
 Tests that build engines or containers borrow it: nothing else starts or stops a session.
+Also a picklable partition sink for `Engine.export` tests.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+import attrs
 import pytest
 
 if TYPE_CHECKING:
@@ -29,3 +34,20 @@ def spark() -> Iterator[SparkSession]:
         yield session
     finally:
         sessions.close()
+
+
+@attrs.frozen
+class JsonLinesSink:
+    """A picklable `PartitionSink`: each call writes its rows to a new JSON Lines file in
+    `folder` (keys sorted, dates as text) and returns how many it wrote."""
+
+    folder: str
+
+    def __call__(self, rows: Iterable[Mapping[str, object]]) -> int:
+        lines = [json.dumps(dict(row), sort_keys=True, default=str) for row in rows]
+        folder = Path(self.folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        staging = folder / f".{uuid.uuid4().hex}.tmp"
+        staging.write_text("".join(f"{line}\n" for line in lines))
+        staging.rename(folder / f"{uuid.uuid4().hex}.jsonl")
+        return len(lines)

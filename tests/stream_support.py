@@ -20,7 +20,8 @@ import attrs
 
 from adapters.lake.parquet import ParquetLake
 from finops_core.contracts import EVENT_KEYS_V1, EVENT_KEYS_V2
-from finops_core.lake import BRONZE_EVENTS, QUARANTINE_EVENTS, LakeLayout
+from finops_core.lake import LakeLayout
+from finops_core.tables import BRONZE_EVENTS, QUARANTINE_EVENTS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 FIRST_DAY = dt.datetime(2025, 7, 3, tzinfo=dt.timezone.utc)
@@ -128,11 +129,11 @@ def drop_file(directory: Path, name: str, lines: Sequence[bytes]) -> None:
 
 
 def bronze_rows(lake: Path) -> list[dict[str, object]]:
-    return ParquetLake(LakeLayout(lake)).read_table("bronze", BRONZE_EVENTS)
+    return ParquetLake(LakeLayout(lake)).read_table(BRONZE_EVENTS)
 
 
 def quarantine_rows(lake: Path) -> list[dict[str, object]]:
-    return ParquetLake(LakeLayout(lake)).read_table("quarantine", QUARANTINE_EVENTS)
+    return ParquetLake(LakeLayout(lake)).read_table(QUARANTINE_EVENTS)
 
 
 def bronze_id_counts(lake: Path) -> Counter[str]:

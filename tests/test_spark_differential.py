@@ -2,12 +2,15 @@
 
 Silver events, quarantine entries (key, reasons, raw, file, event id), gold rows, the master
 tables and every stage count must agree: floats within math.isclose(rel 1e-9, abs 1e-9),
-everything else exactly. Run ids and ingest times differ by design and are left out.
+everything else exactly. Run ids and ingest times differ by design and are left out. Both
+engines also read the mart back (`Engine.read_rows`) as the same rows in the same order, and
+the Spark engine's `export` hands every mart row to a sink exactly once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import shutil
 import tempfile
@@ -21,10 +24,18 @@ from hypothesis import HealthCheck, given, settings
 from adapters.lake.parquet import ParquetLake
 from adapters.memory.engine import MemoryEngine
 from finops_core import usecases
-from finops_core.contracts import MASTER_SOURCES
-from finops_core.lake import GOLD_DAILY, QUARANTINE_EVENTS, SILVER_EVENTS, LakeLayout
+from finops_core.lake import LakeLayout
+from finops_core.marts import DAILY_USAGE
 from finops_core.ports import RunContext, StageResult
-from tests.strategies import landing_zones, write_landing
+from finops_core.tables import (
+    BRONZE_MASTERS,
+    QUARANTINE_EVENTS,
+    SILVER_EVENTS,
+    SILVER_MASTERS,
+    Table,
+)
+from tests.spark_fixtures import JsonLinesSink
+from tests.strategies import landing_zones, master_csvs, write_landing
 
 pytestmark = pytest.mark.spark
 
@@ -32,6 +43,12 @@ RUN = RunContext(
     run_id="differential", started_at=dt.datetime(2025, 9, 1, 12, 0, tzinfo=dt.timezone.utc)
 )
 GENERATED = ("run_id", "ingest_ts")  # provenance stamped by the run, not data
+COMPARED: tuple[Table, ...] = (
+    SILVER_EVENTS,
+    QUARANTINE_EVENTS,
+    DAILY_USAGE.table,
+    *(table for name in BRONZE_MASTERS for table in (BRONZE_MASTERS[name], SILVER_MASTERS[name])),
+)
 
 
 class SilentProgress:
@@ -47,7 +64,7 @@ def run_both(
 ) -> dict[str, tuple[Path, list[StageResult]]]:
     """Copy `landing` into two lakes and run the batch layer with each engine."""
     results = {}
-    for name, engine in (("memory", MemoryEngine()), ("spark", spark_engine)):
+    for name, engine in (("memory", MemoryEngine(ParquetLake)), ("spark", spark_engine)):
         lake = root / name
         shutil.copytree(landing, lake / "landing")
         results[name] = (lake, usecases.run_batch(engine, LakeLayout(lake), RUN, SilentProgress()))
@@ -73,46 +90,58 @@ def _sort_key(row: Mapping[str, Any]) -> str:
     )
 
 
-def table(lake: Path, layer: str, name: str) -> list[dict[str, Any]]:
-    rows = ParquetLake(LakeLayout(lake)).read_table(layer, name)
+def table(lake: Path, declared: Table) -> list[dict[str, Any]]:
+    rows = ParquetLake(LakeLayout(lake)).read_table(declared)
     cleaned = [{k: v for k, v in row.items() if k not in GENERATED} for row in rows]
     return sorted(cleaned, key=_sort_key)
 
 
-def assert_same_table(memory: Path, spark: Path, layer: str, name: str) -> None:
-    expected, got = table(memory, layer, name), table(spark, layer, name)
+def assert_same_table(memory: Path, spark: Path, declared: Table) -> None:
+    expected, got = table(memory, declared), table(spark, declared)
     assert len(got) == len(expected), (
-        f"{layer}/{name}: spark {len(got)} rows, memory {len(expected)}"
+        f"{declared.id}: spark {len(got)} rows, memory {len(expected)}"
     )
     for want, have in zip(expected, got, strict=True):
-        assert _same(want, have), f"{layer}/{name} differs:\n memory {want}\n spark  {have}"
+        assert _same(want, have), f"{declared.id} differs:\n memory {want}\n spark  {have}"
 
 
-def assert_same_lakes(results: dict[str, tuple[Path, list[StageResult]]]) -> None:
+def assert_same_rows_read(
+    results: dict[str, tuple[Path, list[StageResult]]], spark_engine: Any
+) -> None:
+    """`read_rows` of the mart: the same rows, in primary-key order, from both engines, and
+    what the lake holds."""
+    mart = DAILY_USAGE.table
+    memory, spark = results["memory"][0], results["spark"][0]
+    want = list(MemoryEngine(ParquetLake).read_rows(LakeLayout(memory), mart))
+    got = list(spark_engine.read_rows(LakeLayout(spark), mart))
+    assert len(got) == len(want) == len(table(spark, mart))
+    keys = [mart.key_of(row) for row in got]
+    assert keys == sorted(keys) and len(set(keys)) == len(keys)
+    for expected, have in zip(want, got, strict=True):
+        assert _same(expected, have), f"read_rows differs:\n memory {expected}\n spark  {have}"
+    stored = sorted(table(spark, mart), key=mart.key_of)
+    for expected, have in zip(stored, got, strict=True):
+        assert _same(expected, have), f"read_rows is not the lake:\n lake {expected}\n read {have}"
+
+
+def assert_same_lakes(
+    results: dict[str, tuple[Path, list[StageResult]]], spark_engine: Any
+) -> None:
     memory, memory_stages = results["memory"]
     spark, spark_stages = results["spark"]
-    for layer, name in (
-        ("silver", SILVER_EVENTS),
-        ("quarantine", QUARANTINE_EVENTS),
-        ("gold", GOLD_DAILY),
-    ):
-        assert_same_table(memory, spark, layer, name)
-    for contract in MASTER_SOURCES:
-        assert_same_table(memory, spark, "bronze", contract.name)
-        assert_same_table(memory, spark, "silver", contract.name)
+    for declared in COMPARED:
+        assert_same_table(memory, spark, declared)
     for want, have in zip(memory_stages, spark_stages, strict=True):
         assert want.stage == have.stage
         assert _same(dict(want.counts), {k: v for k, v in have.counts.items()}), (
             f"{want.stage} counts differ:\n memory {dict(want.counts)}\n spark  {dict(have.counts)}"
         )
-    gold = {(row.org_id, row.usage_date, row.service) for row in ParquetLakeGold(spark)}
-    assert len(gold) == len(table(spark, "gold", GOLD_DAILY))
-
-
-def ParquetLakeGold(lake: Path) -> list[Any]:  # noqa: N802 - reads like the table it returns
-    from adapters.lake.gold import read_gold_rows
-
-    return list(read_gold_rows(LakeLayout(lake)))
+    gold = {
+        DAILY_USAGE.table.key_of(row)
+        for row in ParquetLake(LakeLayout(spark)).read_table(DAILY_USAGE.table)
+    }
+    assert len(gold) == len(table(spark, DAILY_USAGE.table))
+    assert_same_rows_read(results, spark_engine)
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +163,39 @@ def test_generated_landing_zones_give_the_same_lake_in_both_engines(
     with tempfile.TemporaryDirectory(prefix="finops-diff-") as folder:
         root = Path(folder)
         write_landing(landing, root / "landing")
-        assert_same_lakes(run_both(root / "landing", root / "lakes", spark_engine))
+        assert_same_lakes(run_both(root / "landing", root / "lakes", spark_engine), spark_engine)
+
+
+def _as_json(row: Mapping[str, Any]) -> str:
+    return json.dumps(row, sort_keys=True, default=str)
+
+
+def test_export_hands_every_mart_row_to_the_sink_exactly_once_one_call_per_partition(
+    spark_engine: Any, tmp_path: Path
+) -> None:
+    from adapters.spark.storage import read_table
+    from tests.test_spark_engine import sample_events
+
+    landing = {**master_csvs()}
+    events = [json.dumps(event).encode() for event in sample_events()]
+    landing["usage_events_stream/events_part_0000.jsonl"] = b"\n".join(events[::2]) + b"\n"
+    landing["usage_events_stream/events_part_0001.jsonl"] = b"\n".join(events[1::2]) + b"\n"
+    write_landing(landing, tmp_path / "lake" / "landing")
+    layout = LakeLayout(tmp_path / "lake")
+    usecases.run_batch(spark_engine, layout, RUN, SilentProgress())
+    mart = DAILY_USAGE.table
+    stored = ParquetLake(layout).read_table(mart)
+    partitions = read_table(spark_engine.spark, layout, mart).rdd.getNumPartitions()
+    assert len({row["usage_date"] for row in stored}) > 1 and len(stored) > partitions > 1
+
+    out = tmp_path / "exported"
+    handed = spark_engine.export(layout, mart, JsonLinesSink(str(out)))
+
+    calls = sorted(out.glob("*.jsonl"))
+    exported = [line for call in calls for line in call.read_text().splitlines()]
+    assert handed == len(exported) == len(stored)
+    assert len(calls) == partitions
+    assert sorted(exported) == sorted(_as_json(row) for row in stored)
 
 
 @pytest.mark.slow
@@ -151,7 +212,7 @@ def test_a_dirty_generated_landing_gives_the_same_lake_in_both_engines(
         == 0
     )
     results = run_both(source / "landing", tmp_path / "lakes", spark_engine)
-    assert_same_lakes(results)
+    assert_same_lakes(results, spark_engine)
     counts = usecases.merged_counts(results["spark"][1])
     assert counts["bronze_events.malformed"] > 0  # the dirt reached quarantine
     assert counts["silver.duplicates"] > 0
@@ -162,7 +223,7 @@ def test_the_real_dataset_gives_the_same_lake_in_both_engines(
     real_landing: Path, tmp_path: Path, spark_engine: Any
 ) -> None:
     results = run_both(real_landing, tmp_path, spark_engine)
-    assert_same_lakes(results)
+    assert_same_lakes(results, spark_engine)
     counts = usecases.merged_counts(results["spark"][1])
     assert counts["silver.silver_rows"] == 42_989
     assert counts["silver.quarantined"] == counts["silver.reason.cost_below_min"] == 211

@@ -30,9 +30,11 @@ from finops_core.events import (
     quarantine_key,
     split_lines,
 )
-from finops_core.lake import GOLD_DAILY, QUARANTINE_EVENTS, SILVER_EVENTS, LakeLayout
+from finops_core.lake import LakeLayout
+from finops_core.marts import DAILY_USAGE
 from finops_core.ports import RunContext
 from finops_core.rules import violates
+from finops_core.tables import BRONZE_MASTERS, QUARANTINE_EVENTS, SILVER_EVENTS, SILVER_MASTERS
 from tests.strategies import RESOURCES, master_csvs, raw_events, write_landing
 
 pytestmark = pytest.mark.spark
@@ -182,6 +184,95 @@ def test_compiled_rules_agree_with_the_pure_interpreter(
         assert list(got.reasons) == [r.id for r in catalogue.QUARANTINE_RULES if expected[r.id]]
 
 
+def _silver_row(number: int, **values: Any) -> dict[str, Any]:
+    row: dict[str, Any] = dict.fromkeys(SILVER_EVENTS.column_names)
+    row.update(
+        event_id=f"e{number}",
+        event_ts=dt.datetime(2025, 7, 3, 10, number, tzinfo=dt.timezone.utc),
+        usage_date=dt.date(2025, 7, 3),
+        org_id="org_1",
+        service="compute",
+        region="eu-west-1",
+        metric="requests",
+        value=1.0,
+        unit="count",
+        cost_usd_increment=0.5,
+        schema_version=2,
+        quality_flags=[],
+        source_file="f.jsonl",
+    )
+    row.update(values)
+    return row
+
+
+def _edge_silver_rows() -> list[dict[str, Any]]:
+    """Groups whose sums are empty, null-valued, zero, negative, flagged and defaulted."""
+    flag, other = catalogue.FLAG_IDS[0], catalogue.FLAG_IDS[-1]
+    day2 = dt.date(2025, 7, 4)
+    return [
+        _silver_row(1, value=2.5, quality_flags=[flag]),
+        _silver_row(2, value=0.5, cost_usd_increment=0.25, quality_flags=[flag, other]),
+        _silver_row(3, service=None, metric="cpu_hours", genai_tokens=7, carbon_kg=0.1),
+        _silver_row(4, service=None, metric="cpu_hours", value=None, region=None),
+        _silver_row(5, org_id="org_2", value=None, usage_date=day2, schema_version=1),
+        _silver_row(6, org_id="org_3", value=0.0, cost_usd_increment=-3.0, genai_tokens=0),
+        _silver_row(7, org_id="org_3", metric="storage_gb_hours", value=4.0, carbon_kg=-0.0),
+    ]
+
+
+def _test_mart() -> Any:
+    """A mart unlike the daily one: unpartitioned, integer sums, scaled and chained ratios."""
+    from finops_core.contracts import LogicalType
+    from finops_core.marts import Count, Equals, FlagCounts, GroupColumn, Mart, Ratio, Sum
+
+    integer = LogicalType.INTEGER
+    return Mart(
+        name="test_per_region",
+        source=SILVER_EVENTS,
+        grain=(GroupColumn("org_id", "org_id"), GroupColumn("region", "region", "nowhere")),
+        measures=(
+            Sum("tokens", "genai_tokens", type=integer),
+            Sum("tokens_or_null", "genai_tokens", type=integer, empty_is_null=True),
+            Sum("cpu", "value", where=Equals("metric", "cpu_hours"), empty_is_null=True),
+            Count("events"),
+            Ratio("tokens_per_event_pct", "tokens", "events", scale=100.0),
+            Ratio("pct_per_cpu", "tokens_per_event_pct", "cpu"),
+            FlagCounts("flags", "quality_flags", keys=catalogue.FLAG_IDS[:1]),
+        ),
+    )
+
+
+def test_the_compiled_marts_give_the_reference_aggregate(spark: Any) -> None:
+    from adapters.spark import schemas
+    from adapters.spark.transforms import mart_rows
+    from finops_core import aggregate
+    from tests.test_spark_differential import _same
+
+    rows = _edge_silver_rows()
+    schema = schemas.spark_schema_with_partition(SILVER_EVENTS)
+    frame = spark.createDataFrame(
+        [tuple(row[f.name] for f in schema.fields) for row in rows], schema
+    )
+    for mart in (DAILY_USAGE, _test_mart()):
+        compiled = mart_rows(mart, frame)
+        declared = schemas.spark_schema_with_partition(mart.table)
+        assert [(f.name, f.dataType) for f in compiled.schema.fields] == [
+            (f.name, f.dataType) for f in declared.fields
+        ]
+        got = sorted(
+            ({n: row[n] for n in mart.table.column_names} for row in compiled.collect()),
+            key=mart.table.key_of,
+        )
+        want = aggregate.aggregate(mart, rows)
+        assert len(got) == len(want) > 3, mart.name
+        for expected, have in zip(want, got, strict=True):
+            assert _same(expected, have), f"{mart.name}:\n reference {expected}\n spark     {have}"
+    daily = {DAILY_USAGE.table.key_of(row): row for row in aggregate.aggregate(DAILY_USAGE, rows)}
+    unknown = daily["org_1", dt.date(2025, 7, 3), "unknown"]
+    assert unknown["requests"] == 0.0 and unknown["cost_per_request_usd"] is None
+    assert daily["org_2", dt.date(2025, 7, 4), "compute"]["genai_tokens"] is None
+
+
 def test_the_session_computes_in_utc(spark: Any) -> None:
     from pyspark.sql import functions as F
 
@@ -223,14 +314,14 @@ def test_tags_json_rows_all_survive_with_their_commas(spark: Any, real_lake: Pat
         expected = {row["resource_id"]: row["tags_json"] or None for row in csv.DictReader(handle)}
     bronze = {
         row["resource_id"]: row["tags_json"]
-        for row in ParquetLake(layout).read_table("bronze", "resources")
+        for row in ParquetLake(layout).read_table(BRONZE_MASTERS["resources"])
     }
     assert bronze == expected
     assert sum(1 for tags in bronze.values() if tags and "," in tags) == 211  # lists of 2-3 tags
     engine.silver(layout, RUN)
     silver = {
         row["resource_id"]: row["tags"]
-        for row in ParquetLake(layout).read_table("silver", "resources")
+        for row in ParquetLake(layout).read_table(SILVER_MASTERS["resources"])
     }
     assert silver == {key: (json.loads(tags) if tags else None) for key, tags in expected.items()}
 
@@ -241,18 +332,18 @@ def test_a_rerun_of_finops_batch_leaves_gold_and_quarantine_unchanged(
 ) -> None:
     assert main(["batch", "--engine", "spark", "--lake", str(real_lake)]) == 0
     lake = ParquetLake(LakeLayout(real_lake))
-    quarantine = lake.read_table("quarantine", QUARANTINE_EVENTS)
-    gold = sorted(lake.read_table("gold", GOLD_DAILY), key=repr)
-    silver_rows = len(lake.read_table("silver", SILVER_EVENTS))
+    quarantine = lake.read_table(QUARANTINE_EVENTS)
+    gold = sorted(lake.read_table(DAILY_USAGE.table), key=repr)
+    silver_rows = len(lake.read_table(SILVER_EVENTS))
     assert len(quarantine) == 211 and silver_rows == 42_989 and len(gold) == 11_050
 
     assert main(["batch", "--engine", "spark", "--lake", str(real_lake)]) == 0
-    again = lake.read_table("quarantine", QUARANTINE_EVENTS)
+    again = lake.read_table(QUARANTINE_EVENTS)
     assert len(again) == len(quarantine)
     assert sorted(row["quarantine_key"] for row in again) == sorted(
         row["quarantine_key"] for row in quarantine
     )
-    assert sorted(lake.read_table("gold", GOLD_DAILY), key=repr) == gold
+    assert sorted(lake.read_table(DAILY_USAGE.table), key=repr) == gold
     assert (
         spark.range(2).count() == 2
     )  # the CLI borrowed the test run's session and left it running
@@ -358,7 +449,7 @@ def test_finops_batch_runs_on_a_standalone_cluster(standalone_cluster: str, tmp_
     from tests.test_spark_differential import assert_same_table
 
     landing = {**master_csvs()}
-    events = [json.dumps({**event}).encode() for event in _sample_events()]
+    events = [json.dumps({**event}).encode() for event in sample_events()]
     landing["usage_events_stream/events_part_0000.jsonl"] = b"\n".join(events) + b"\nnot json\n"
     lakes = {name: tmp_path / name for name in ("memory", "cluster")}
     for lake in lakes.values():
@@ -385,19 +476,12 @@ def test_finops_batch_runs_on_a_standalone_cluster(standalone_cluster: str, tmp_
         check=False,
     )
     assert done.returncode == 0, done.stderr.decode()[-3000:]
-    for layer, name in (
-        ("silver", SILVER_EVENTS),
-        ("quarantine", QUARANTINE_EVENTS),
-        ("gold", GOLD_DAILY),
-    ):
-        assert_same_table(lakes["memory"], lakes["cluster"], layer, name)
-    assert (
-        len(ParquetLake(LakeLayout(lakes["cluster"])).read_table("quarantine", QUARANTINE_EVENTS))
-        >= 1
-    )
+    for declared in (SILVER_EVENTS, QUARANTINE_EVENTS, DAILY_USAGE.table):
+        assert_same_table(lakes["memory"], lakes["cluster"], declared)
+    assert len(ParquetLake(LakeLayout(lakes["cluster"])).read_table(QUARANTINE_EVENTS)) >= 1
 
 
-def _sample_events() -> list[dict[str, Any]]:
+def sample_events() -> list[dict[str, Any]]:
     """A fixed handful of events over the strategies' masters (no Hypothesis: one cluster run)."""
     events = []
     for index, (resource, (org, service, region, _)) in enumerate(sorted(RESOURCES.items()) * 4):

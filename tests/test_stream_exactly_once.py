@@ -226,11 +226,13 @@ def test_files_dropped_while_the_stream_runs_reach_bronze_within_two_triggers_an
     totals = support.totals_line(stdout)
     assert totals["landing_lines"] == expected.lines
     assert totals["bronze_rows"] + totals["duplicates"] + totals["malformed"] == expected.lines
-    runs = [json.loads(p.read_text()) for p in (lake / "_runs").glob("*.json")]
-    assert [run["kind"] for run in runs] == ["stream"]
-    assert runs[0]["stopped"] == "stop requested"
-    assert runs[0]["totals"]["bronze_rows"] == len(expected.event_ids)
-    assert sum(batch["landing_lines"] for batch in runs[0]["batches"]) == expected.lines
+    from finops_core.runs import RunRecord
+
+    runs = [RunRecord.from_json(json.loads(p.read_text())) for p in (lake / "_runs").glob("*.json")]
+    assert [(run.kind, run.engine, run.finished) for run in runs] == [("stream", "spark", True)]
+    assert runs[0].details["stopped"] == "stop requested"
+    assert runs[0].counts["stream.bronze_rows"] == len(expected.event_ids)
+    assert sum(batch["landing_lines"] for batch in runs[0].details["batches"]) == expected.lines
     assert "micro-batch" in stderr  # the signal was acknowledged
     # A stop never leaves half a batch behind: every batch record's rows are in bronze.
     assert Counter(row["source_file"] for row in support.bronze_rows(lake)).total() == sum(

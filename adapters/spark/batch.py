@@ -15,27 +15,23 @@ from pathlib import Path
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from adapters.spark import rules_compiler as rc
 from adapters.spark import schemas, transforms
 from adapters.spark.events import RAW, SOURCE_FILE, parse_event_lines
+from adapters.spark.storage import has_parquet, read_table
 from finops_core import catalogue
 from finops_core.contracts import MASTER_SOURCES, SourceContract
-from finops_core.lake import (
+from finops_core.lake import LakeLayout
+from finops_core.marts import DAILY_USAGE, MARTS, Count, Mart, Sum
+from finops_core.ports import RunContext
+from finops_core.tables import (
     BRONZE_EVENTS,
-    BRONZE_PARTITION,
-    GOLD_DAILY,
+    BRONZE_MASTERS,
     QUARANTINE_EVENTS,
     SILVER_EVENTS,
-    SILVER_PARTITION,
-    LakeLayout,
+    SILVER_MASTERS,
 )
-from finops_core.ports import RunContext
-
-
-def _has_parquet(path: Path) -> bool:
-    return path.exists() and any(path.rglob("*.parquet"))
 
 
 def _stamp(run: RunContext) -> dict[str, Column]:
@@ -74,7 +70,7 @@ def write_bronze_master(
     observation = Observation(f"bronze_{contract.name}")
     typed.observe(observation, F.count(F.lit(1)).alias("rows")).coalesce(1).write.mode(
         "overwrite"
-    ).parquet(str(lake.bronze(contract.name)))
+    ).parquet(str(lake.table(BRONZE_MASTERS[contract.name])))
     return int(_metric(observation, "rows"))
 
 
@@ -97,14 +93,15 @@ def backfill_bronze_events(
     observed_lines = Observation("landing_lines")
     bronze, _ = parse_event_lines(lines.observe(observed_lines, F.count(F.lit(1)).alias("lines")))
     observed_bronze = Observation("bronze_rows")
-    columns = [f.name for f in schemas.bronze_events_schema().fields]
+    partition = schemas.partition_column(BRONZE_EVENTS)
+    columns = schemas.spark_schema(BRONZE_EVENTS).fieldNames()
     (
         bronze.withColumns(_stamp(run))
-        .select(*columns, BRONZE_PARTITION)
+        .select(*columns, partition)
         .observe(observed_bronze, F.count(F.lit(1)).alias("rows"))
         .write.mode("overwrite")
-        .partitionBy(BRONZE_PARTITION)
-        .parquet(str(lake.bronze(BRONZE_EVENTS)))
+        .partitionBy(partition)
+        .parquet(str(lake.table(BRONZE_EVENTS)))
     )
     _, malformed = parse_event_lines(lines)
     candidates, appended = append_quarantine(spark, lake, malformed.withColumns(_stamp(run)))
@@ -122,8 +119,8 @@ def append_quarantine(spark: SparkSession, lake: LakeLayout, entries: DataFrame)
 
     Entries are few (quarantine is the exception), so they are cached and counted directly.
     """
-    path = lake.quarantine(QUARANTINE_EVENTS)
-    columns = [f.name for f in schemas.quarantine_schema().fields]
+    path = lake.table(QUARANTINE_EVENTS)
+    columns = schemas.spark_schema(QUARANTINE_EVENTS).fieldNames()
     candidates = entries.select(*columns).persist(StorageLevel.MEMORY_AND_DISK)
     fresh: DataFrame | None = None
     try:
@@ -131,8 +128,8 @@ def append_quarantine(spark: SparkSession, lake: LakeLayout, entries: DataFrame)
         if not count:
             return 0, 0
         fresh = candidates.dropDuplicates(["quarantine_key"])
-        if _has_parquet(path):
-            existing = _read(spark, schemas.quarantine_schema(), path).select("quarantine_key")
+        if has_parquet(path):
+            existing = read_table(spark, lake, QUARANTINE_EVENTS).select("quarantine_key")
             fresh = fresh.join(existing, "quarantine_key", "left_anti")
         fresh = fresh.persist(StorageLevel.MEMORY_AND_DISK)
         appended = fresh.count()
@@ -145,25 +142,18 @@ def append_quarantine(spark: SparkSession, lake: LakeLayout, entries: DataFrame)
             fresh.unpersist()
 
 
-def _read(spark: SparkSession, schema: T.StructType, path: Path) -> DataFrame:
-    """A lake table with its schema; an absent or empty table reads as no rows."""
-    if not _has_parquet(path):
-        return spark.createDataFrame([], schema)
-    return spark.read.schema(schema).parquet(str(path))
-
-
 # ---- silver -------------------------------------------------------------------------------------
 
 
 def _read_bronze_master(
     spark: SparkSession, lake: LakeLayout, contract: SourceContract
 ) -> DataFrame:
-    return _read(spark, schemas.bronze_master_schema(contract), lake.bronze(contract.name))
+    return read_table(spark, lake, BRONZE_MASTERS[contract.name])
 
 
 def silver_events(spark: SparkSession, lake: LakeLayout, run: RunContext) -> dict[str, float]:
     """Judge bronze events: silver (replaced) and quarantine (appended without repeats)."""
-    bronze = _read(spark, schemas.bronze_events_schema(), lake.bronze(BRONZE_EVENTS))
+    bronze = read_table(spark, lake, BRONZE_EVENTS)
     masters = {
         reference.name: _read_bronze_master(
             spark, lake, next(c for c in MASTER_SOURCES if c.name == reference.name)
@@ -199,8 +189,8 @@ def silver_events(spark: SparkSession, lake: LakeLayout, run: RunContext) -> dic
         )
         # Pass 1: silver (nearly every row) with the stage's counts riding on it.
         transforms.silver_rows(observed).write.mode("overwrite").partitionBy(
-            SILVER_PARTITION
-        ).parquet(str(lake.silver(SILVER_EVENTS)))
+            schemas.partition_column(SILVER_EVENTS)
+        ).parquet(str(lake.table(SILVER_EVENTS)))
         # Pass 2: the few quarantined candidates.
         _, appended = append_quarantine(
             spark, lake, transforms.quarantine_rows(judged).withColumns(_stamp(run))
@@ -220,38 +210,65 @@ def silver_events(spark: SparkSession, lake: LakeLayout, run: RunContext) -> dic
 def write_silver_master(spark: SparkSession, lake: LakeLayout, contract: SourceContract) -> None:
     bronze = _read_bronze_master(spark, lake, contract)
     transforms.silver_master(bronze, contract).coalesce(1).write.mode("overwrite").parquet(
-        str(lake.silver(contract.name))
+        str(lake.table(SILVER_MASTERS[contract.name]))
     )
 
 
 # ---- gold ---------------------------------------------------------------------------------------
 
 
-def gold_daily(spark: SparkSession, lake: LakeLayout) -> dict[str, float]:
-    """Aggregate silver into gold, replacing only the usage_date partitions present."""
-    schema = schemas.with_partition(schemas.silver_events_schema(), SILVER_PARTITION, T.DateType())
-    silver = _read(spark, schema, lake.silver(SILVER_EVENTS))
-    gold = transforms.gold_rows(silver).persist(StorageLevel.MEMORY_AND_DISK)
+def gold(spark: SparkSession, lake: LakeLayout) -> dict[str, float]:
+    """Every declared mart; the daily mart's counts keep their names (runs.GOLD_ROWS, ...)."""
+    counts: dict[str, float] = {}
+    for mart in MARTS:
+        stats = write_mart(spark, lake, mart)
+        if mart is DAILY_USAGE:
+            counts.update(
+                {
+                    "silver_rows": stats["source_rows"],
+                    "gold_rows": stats["rows"],
+                    "gold_cost_usd": stats["sum.daily_cost_usd"],
+                    "gold_keys_unique": stats["keys_unique"],
+                }
+            )
+        else:
+            counts[f"{mart.name}_rows"] = stats["rows"]
+    return counts
+
+
+def write_mart(spark: SparkSession, lake: LakeLayout, mart: Mart) -> dict[str, float]:
+    """Aggregate the mart's source into its table, replacing only the partitions present (the
+    whole table when it has no partition column); its rows, key uniqueness, source rows (the sum
+    of its Count measure) and the sum of each Sum measure."""
+    source = read_table(spark, lake, mart.source)
+    rows = transforms.mart_rows(mart, source).persist(StorageLevel.MEMORY_AND_DISK)
+    counted = next((m.name for m in mart.measures if isinstance(m, Count)), None)
+    sums = [m.name for m in mart.accumulating if isinstance(m, Sum)]
     try:
-        stats = gold.agg(
-            F.count(F.lit(1)).alias("gold_rows"),
-            F.sum("event_count").alias("silver_rows"),
-            F.sum("daily_cost_usd").alias("gold_cost_usd"),
-            F.count_distinct("org_id", SILVER_PARTITION, "service").alias("keys"),
+        stats = rows.agg(
+            F.count(F.lit(1)).alias("rows"),
+            F.count_distinct(*(F.col(name) for name in mart.key_columns)).alias("keys"),
+            (F.sum(counted) if counted else F.lit(None)).alias("source_rows"),
+            *(F.sum(name).alias(f"sum.{name}") for name in sums),
         ).first()
         assert stats is not None
-        (
-            gold.repartition(SILVER_PARTITION)
-            .write.mode("overwrite")
-            .option("partitionOverwriteMode", "dynamic")
-            .partitionBy(SILVER_PARTITION)
-            .parquet(str(lake.gold(GOLD_DAILY)))
-        )
+        table = mart.table
+        writer = rows
+        if table.partition_by is not None:
+            writer = rows.repartition(table.partition_by)
+        write = writer.write.mode("overwrite")
+        if table.partition_by is not None:
+            write = write.option("partitionOverwriteMode", "dynamic").partitionBy(
+                table.partition_by
+            )
+        write.parquet(str(lake.table(table)))
     finally:
-        gold.unpersist()
-    return {
-        "silver_rows": int(stats["silver_rows"] or 0),
-        "gold_rows": int(stats["gold_rows"]),
-        "gold_cost_usd": float(stats["gold_cost_usd"] or 0.0),
-        "gold_keys_unique": int(stats["keys"] == stats["gold_rows"]),
+        rows.unpersist()
+    counts: dict[str, float] = {
+        "rows": int(stats["rows"]),
+        "keys_unique": int(stats["keys"] == stats["rows"]),
     }
+    if counted:
+        counts["source_rows"] = int(stats["source_rows"] or 0)
+    counts.update({f"sum.{name}": float(stats[f"sum.{name}"] or 0.0) for name in sums})
+    return counts

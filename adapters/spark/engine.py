@@ -1,60 +1,54 @@
 """SparkEngine: the batch layer on Spark, giving the memory engine's tables and counts.
 
-Each stage reads and writes the parquet lake (`finops_core.lake.LakeLayout`), with the layout and
-schemas of `adapters.lake` so either engine can read what the other wrote. The meaning comes from
-the core: contracts (schemas), the catalogue (rules compiled by `rules_compiler`), the reference
-policy of `pipeline.reference_data` and the gold monoid of `aggregate`.
+Each stage reads and writes the parquet lake at `LakeLayout.table(table)` for the tables declared
+in `finops_core.tables` and `finops_core.marts`, with schemas derived from those declarations,
+so either engine can read what the other wrote. The meaning comes from the core: contracts and
+tables (schemas), the catalogue (rules compiled by `rules_compiler`), the reference policy of
+`pipeline.reference_data` and the marts (compiled by `transforms.mart_rows`).
+
+The engine is given its SparkSession (by the container, a notebook or a test) and never starts
+or stops one.
 """
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from adapters.lake.gold import read_gold_rows
+from pyspark.sql import functions as F
+
 from adapters.spark import batch
-from adapters.spark.session import SessionSettings, SparkSessions, prepare
-from finops_core.aggregate import GoldRow
-from finops_core.contracts import MASTER_SOURCES, USAGE_EVENTS, SourceContract, check_header
+from adapters.spark.session import prepare
+from adapters.spark.storage import has_table, read_table
+from finops_core.contracts import (
+    MASTER_SOURCES,
+    USAGE_EVENTS,
+    LogicalType,
+    SourceContract,
+    check_header,
+)
 from finops_core.errors import DatasetMissing
-from finops_core.lake import BRONZE_EVENTS, LakeLayout
-from finops_core.ports import RunContext, StageResult
+from finops_core.lake import LakeLayout
+from finops_core.ports import PartitionSink, RunContext, StageResult
+from finops_core.tables import BRONZE_EVENTS, Layer, Table
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, Row, SparkSession
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 
 class SparkEngine:
     name = "spark"
 
-    def __init__(
-        self,
-        master: str | None = None,
-        verbose: bool = False,
-        spark: SparkSession | None = None,
-        shuffle_partitions: int = 4,
-    ) -> None:
-        self._borrowed = spark
-        self._sessions = SparkSessions(
-            SessionSettings(master=master, verbose=verbose, shuffle_partitions=shuffle_partitions)
-        )
-
-    # ---- session -----------------------------------------------------------------------------
-
-    @property
-    def spark(self) -> SparkSession:
-        if self._borrowed is not None:
-            prepare(self._borrowed)
-            return self._borrowed
-        return self._sessions.get()
-
-    def close(self) -> None:
-        """Stop the session if this engine started it (a borrowed one keeps running)."""
-        self._sessions.close()
+    def __init__(self, spark: SparkSession) -> None:
+        prepare(spark)
+        self.spark = spark
 
     # ---- bronze ------------------------------------------------------------------------------
 
@@ -64,20 +58,20 @@ class SparkEngine:
             contract.name: _check_master_file(lake, contract) for contract in MASTER_SOURCES
         }
         counts: dict[str, float] = {}
-        spark = self.spark
         for contract in MASTER_SOURCES:
-            counts[f"{contract.name}_rows"] = batch.write_bronze_master(spark, lake, contract, run)
+            counts[f"{contract.name}_rows"] = batch.write_bronze_master(
+                self.spark, lake, contract, run
+            )
             counts[f"{contract.name}_short_rows"] = short_rows[contract.name]
         return StageResult("bronze_masters", counts, time.perf_counter() - started)
 
     def has_bronze_events(self, lake: LakeLayout) -> bool:
-        path = lake.bronze(BRONZE_EVENTS)
-        return path.exists() and any(path.rglob("*.parquet"))
+        return has_table(lake, BRONZE_EVENTS)
 
     def bronze_events(self, lake: LakeLayout, run: RunContext) -> StageResult:
         started = time.perf_counter()
-        files = sorted(str(p) for p in lake.landing.glob(USAGE_EVENTS.file_pattern) if p.is_file())
-        counts = batch.backfill_bronze_events(self.spark, lake, [Path(f) for f in files], run)
+        files = sorted(p for p in lake.landing.glob(USAGE_EVENTS.file_pattern) if p.is_file())
+        counts = batch.backfill_bronze_events(self.spark, lake, files, run)
         return StageResult("bronze_events", counts, time.perf_counter() - started)
 
     # ---- silver and gold -----------------------------------------------------------------------
@@ -85,18 +79,70 @@ class SparkEngine:
     def silver(self, lake: LakeLayout, run: RunContext) -> StageResult:
         started = time.perf_counter()
         counts = batch.silver_events(self.spark, lake, run)
-        spark = self.spark
         for contract in MASTER_SOURCES:
-            batch.write_silver_master(spark, lake, contract)
+            batch.write_silver_master(self.spark, lake, contract)
         return StageResult("silver", counts, time.perf_counter() - started)
 
     def gold(self, lake: LakeLayout, run: RunContext) -> StageResult:
         started = time.perf_counter()
-        counts = batch.gold_daily(self.spark, lake)
+        counts = batch.gold(self.spark, lake)
         return StageResult("gold", counts, time.perf_counter() - started)
 
-    def read_gold(self, lake: LakeLayout) -> Iterator[GoldRow]:
-        return read_gold_rows(lake)
+    # ---- reading tables back -------------------------------------------------------------------
+
+    def read_rows(self, lake: LakeLayout, table: Table) -> Iterator[dict[str, object]]:
+        """The table's rows as dicts (lists, dicts for maps, UTC datetimes), a mart's ordered by
+        its primary key, fetched one Spark partition at a time (never all on the driver)."""
+        frame = _plain_frame(read_table(self.spark, lake, table), table)
+        if table.layer is Layer.GOLD and table.primary_key:
+            frame = frame.orderBy(*table.primary_key)
+        decode = _RowDecoder.of(table)
+        return (decode(row) for row in frame.toLocalIterator())
+
+    def export(self, lake: LakeLayout, table: Table, sink: PartitionSink) -> int:
+        """Run `sink` on the executors, once per Spark partition, over that partition's rows (as
+        `read_rows` gives them); the sum of what the calls return."""
+        frame = _plain_frame(read_table(self.spark, lake, table), table)
+        decode = _RowDecoder.of(table)
+
+        def store_partition(rows: Iterable[Row]) -> list[int]:
+            return [int(sink(decode(row) for row in rows))]
+
+        return int(frame.rdd.mapPartitions(store_partition).sum())
+
+
+def _plain_frame(frame: DataFrame, table: Table) -> DataFrame:
+    """The table's columns in declared order; timestamps as epoch microseconds, so no Python
+    conversion reads them in the process's local time zone."""
+    return frame.select(
+        *(
+            F.unix_micros(F.col(column.name)).alias(column.name)
+            if column.type is LogicalType.TIMESTAMP
+            else F.col(column.name)
+            for column in table.columns
+        )
+    )
+
+
+class _RowDecoder:
+    """A Spark Row of `_plain_frame` -> a dict of plain values (picklable, for executors)."""
+
+    def __init__(self, names: tuple[str, ...], timestamps: frozenset[str]) -> None:
+        self.names = names
+        self.timestamps = timestamps
+
+    @classmethod
+    def of(cls, table: Table) -> _RowDecoder:
+        timestamps = frozenset(c.name for c in table.columns if c.type is LogicalType.TIMESTAMP)
+        return cls(table.column_names, timestamps)
+
+    def __call__(self, row: Row) -> dict[str, object]:
+        values: dict[str, Any] = row.asDict(recursive=False)
+        for name in self.timestamps:
+            micros = values[name]
+            if micros is not None:
+                values[name] = _EPOCH + dt.timedelta(microseconds=micros)
+        return {name: values[name] for name in self.names}
 
 
 def _check_master_file(lake: LakeLayout, contract: SourceContract) -> int:
@@ -105,7 +151,7 @@ def _check_master_file(lake: LakeLayout, contract: SourceContract) -> int:
     The header and row shapes are read on the driver with Python's csv module (the files are
     small), exactly as the memory engine reads them; Spark reads the data itself.
     """
-    path = lake.landing / contract.file_pattern
+    path: Path = lake.landing / contract.file_pattern
     if not path.is_file():
         raise DatasetMissing(
             f"{contract.file_pattern} is missing from {lake.landing}: land the dataset again"

@@ -23,14 +23,17 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from adapters.spark import rules_compiler as rc
+from adapters.spark import schemas
 from finops_core import catalogue
 from finops_core.events import EVENT_FIELDS, parse_event_line
-from finops_core.lake import BRONZE_PARTITION
+from finops_core.tables import BRONZE_EVENTS
 
 # Input columns of `parse_event_lines`.
 RAW = "raw"  # the line as `spark.read.text(lineSep="\n")` gives it: no "\n", maybe a final "\r",
 #              maybe invalid UTF-8 (Spark does not validate text it reads)
 SOURCE_FILE = "source_file"  # the landing file's base name, e.g. events_part_0007.jsonl
+# Output column of bronze: the UTC date of a valid timestamp (the table's partition column).
+BRONZE_PARTITION = schemas.partition_column(BRONZE_EVENTS)
 
 # ---- the flat-object grammar (Java regex) -------------------------------------------------------
 _WS = r"[ \t\r]*+"  # JSON whitespace; a line holds no "\n"

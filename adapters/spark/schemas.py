@@ -1,23 +1,22 @@
-"""Spark schemas of the lake, derived from the core's contracts (through the arrow schemas that
-`adapters.lake.schemas` derives from them), and CSV typing compiled from `masters.typed_value`.
+"""Spark schemas of the lake, derived from the core's table declarations, and CSV typing
+compiled from `masters.typed_value`.
 
-The only thing stated here is the LogicalType -> Spark type mapping (and arrow -> Spark, its
-physical twin); column lists always come from the contracts.
+The only thing stated here is the LogicalType -> Spark type map; column lists, their order and
+partition columns always come from `finops_core.tables` (and `finops_core.marts` for gold).
+Every field is nullable, as Spark writes and reads parquet.
 """
 
 from __future__ import annotations
 
-import functools
-
-import pyarrow as pa
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from adapters.lake import schemas as lake_schemas
 from adapters.spark import rules_compiler as rc
+from finops_core.contracts import Column as ColumnSpec
 from finops_core.contracts import LogicalType, SourceContract
 from finops_core.masters import BOOLEAN_FALSE, BOOLEAN_TRUE
+from finops_core.tables import Table
 
 SPARK_TYPES: dict[LogicalType, T.DataType] = {
     LogicalType.STRING: T.StringType(),
@@ -28,79 +27,37 @@ SPARK_TYPES: dict[LogicalType, T.DataType] = {
     LogicalType.TIMESTAMP: T.TimestampType(),
     LogicalType.JSON: T.StringType(),
     LogicalType.NUMERIC_TEXT: T.StringType(),
+    LogicalType.STRING_LIST: T.ArrayType(T.StringType(), True),
+    LogicalType.COUNT_MAP: T.MapType(T.StringType(), T.LongType(), True),
 }
 
 
-def spark_type_of_arrow(arrow_type: pa.DataType) -> T.DataType:
-    """The Spark type a parquet column of this arrow type round-trips as."""
-    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
-        return T.StringType()
-    if pa.types.is_int64(arrow_type):
-        return T.LongType()
-    if pa.types.is_int32(arrow_type):
-        return T.IntegerType()
-    if pa.types.is_float64(arrow_type):
-        return T.DoubleType()
-    if pa.types.is_boolean(arrow_type):
-        return T.BooleanType()
-    if pa.types.is_date32(arrow_type):
-        return T.DateType()
-    if pa.types.is_timestamp(arrow_type):
-        return T.TimestampType() if arrow_type.tz else T.TimestampNTZType()
-    if pa.types.is_list(arrow_type):
-        return T.ArrayType(spark_type_of_arrow(arrow_type.value_type), True)
-    if pa.types.is_map(arrow_type):
-        return T.MapType(
-            spark_type_of_arrow(arrow_type.key_type),
-            spark_type_of_arrow(arrow_type.item_type),
-            True,
-        )
-    raise TypeError(f"no Spark type for arrow type {arrow_type}")
+def spark_type(logical_type: LogicalType) -> T.DataType:
+    return SPARK_TYPES[logical_type]
 
 
-def from_arrow(schema: pa.Schema) -> T.StructType:
-    return T.StructType([T.StructField(f.name, spark_type_of_arrow(f.type), True) for f in schema])
+def spark_field(column: ColumnSpec) -> T.StructField:
+    return T.StructField(column.name, spark_type(column.type), True)
 
 
-def with_partition(schema: T.StructType, column: str, data_type: T.DataType) -> T.StructType:
-    return T.StructType([*schema.fields, T.StructField(column, data_type, True)])
+def spark_schema(table: Table) -> T.StructType:
+    """The columns of the table's data files, in order (a partition column is not one of them)."""
+    return T.StructType([spark_field(column) for column in table.data_columns])
 
 
-@functools.cache
-def bronze_events_schema() -> T.StructType:
-    return from_arrow(lake_schemas.BRONZE_EVENTS_SCHEMA)
+def spark_schema_with_partition(table: Table) -> T.StructType:
+    """The table as Spark reads hive-partitioned parquet: data columns, then the partition."""
+    schema = spark_schema(table)
+    if table.partition_by is None:
+        return schema
+    return T.StructType([*schema.fields, spark_field(table.column(table.partition_by))])
 
 
-@functools.cache
-def silver_events_schema() -> T.StructType:
-    return from_arrow(lake_schemas.SILVER_EVENTS_SCHEMA)
-
-
-@functools.cache
-def quarantine_schema() -> T.StructType:
-    return from_arrow(lake_schemas.QUARANTINE_SCHEMA)
-
-
-@functools.cache
-def gold_schema() -> T.StructType:
-    from adapters.lake.gold import GOLD_SCHEMA
-
-    return from_arrow(GOLD_SCHEMA)
-
-
-def bronze_master_schema(contract: SourceContract) -> T.StructType:
-    return from_arrow(lake_schemas.bronze_master_schema(contract))
-
-
-def silver_master_schema(contract: SourceContract) -> T.StructType:
-    return from_arrow(lake_schemas.silver_master_schema(contract))
-
-
-def contract_schema(contract: SourceContract) -> T.StructType:
-    """The contract's columns with their Spark types."""
-    return T.StructType(
-        [T.StructField(c.name, SPARK_TYPES[c.type], True) for c in contract.columns]
-    )
+def partition_column(table: Table) -> str:
+    """The partition column of a table that has one."""
+    if table.partition_by is None:
+        raise ValueError(f"{table.id} is not partitioned")
+    return table.partition_by
 
 
 def csv_text_schema(contract: SourceContract) -> T.StructType:

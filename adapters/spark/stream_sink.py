@@ -37,13 +37,11 @@ from pyspark.sql import Column, DataFrame, Observation, SparkSession, Window
 from pyspark.sql import functions as F
 
 from adapters.spark import schemas
-from finops_core.lake import (
-    BRONZE_EVENTS,
-    BRONZE_PARTITION,
-    QUARANTINE_EVENTS,
-    LakeLayout,
-)
+from adapters.spark.events import BRONZE_PARTITION
+from adapters.spark.storage import has_parquet, read_table
+from finops_core.lake import LakeLayout
 from finops_core.ports import RunContext
+from finops_core.tables import BRONZE_EVENTS, QUARANTINE_EVENTS
 
 STREAM_CHECKPOINT = "bronze_usage_events"
 FILE_PREFIX = "stream-b"
@@ -115,11 +113,11 @@ class StreamPaths:
 
     @property
     def bronze(self) -> Path:
-        return self.layout.bronze(BRONZE_EVENTS)
+        return self.layout.table(BRONZE_EVENTS)
 
     @property
     def quarantine(self) -> Path:
-        return self.layout.quarantine(QUARANTINE_EVENTS)
+        return self.layout.table(QUARANTINE_EVENTS)
 
     @property
     def checkpoint(self) -> Path:
@@ -249,7 +247,7 @@ class BronzeBatchWriter:
             F.max(F.when(kept, event_day)).alias("max_date"),
             F.sum((kept & late).cast("long")).alias("late"),
         )
-        columns = [*schemas.bronze_events_schema().fieldNames(), BRONZE_PARTITION]
+        columns = [*schemas.spark_schema(BRONZE_EVENTS).fieldNames(), BRONZE_PARTITION]
         staging = self.paths.staging(batch_id) / "bronze"
         marked.where(kept).withColumns(stamp).select(*columns).write.mode("overwrite").partitionBy(
             BRONZE_PARTITION
@@ -360,12 +358,10 @@ class BronzeBatchWriter:
         batch path) never adds a line twice."""
         seen_obs = Observation(_observation_name("malformed", batch_id))
         fresh_obs = Observation(_observation_name("appended", batch_id))
-        columns = schemas.quarantine_schema().fieldNames()
+        columns = schemas.spark_schema(QUARANTINE_EVENTS).fieldNames()
         fresh = malformed.select(*columns).observe(seen_obs, F.count(F.lit(1)).alias("rows"))
-        if _has_parquet(self.paths.quarantine):
-            existing = spark.read.schema(schemas.quarantine_schema()).parquet(
-                str(self.paths.quarantine)
-            )
+        if has_parquet(self.paths.quarantine):
+            existing = read_table(spark, self.paths.layout, QUARANTINE_EVENTS)
             existing = existing.select("quarantine_key")
             fresh = fresh.join(existing, "quarantine_key", "left_anti")
         fresh = fresh.observe(fresh_obs, F.count(F.lit(1)).alias("rows"))
@@ -398,13 +394,6 @@ def _later(left: dt.date | None, right: dt.date | None) -> dt.date | None:
     if left is None or right is None:
         return left or right
     return max(left, right)
-
-
-def _has_parquet(folder: Path) -> bool:
-    return folder.exists() and any(
-        not any(part.startswith((".", "_")) for part in path.relative_to(folder).parts)
-        for path in folder.rglob("*.parquet")
-    )
 
 
 def _move_parquet_files(staging: Path, table: Path, prefix: str, under: str = "") -> None:

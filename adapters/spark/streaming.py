@@ -38,12 +38,15 @@ from adapters.spark.stream_sink import (
 from finops_core.contracts import USAGE_EVENTS
 from finops_core.errors import DatasetMissing
 from finops_core.lake import LakeLayout
-from finops_core.ports import RunContext, StageResult
+from finops_core.runs import RunContext, RunRecord, StageResult, merged_counts, reconcile
 
 QUERY_NAME = "bronze_usage_events"
 POLL_SECONDS = 0.2
 # After a stop request, how long to wait for the batch just written to be committed by Spark.
 COMMIT_WAIT_SECONDS = 30.0
+DRAINED = "drained"  # availableNow read everything there was
+STOP_REQUESTED = "stop requested"  # a stop was asked for; the batch being written was finished
+NORMAL_STOPS = (DRAINED, STOP_REQUESTED)
 TOTAL_KEYS = (
     "files",
     "landing_lines",
@@ -67,7 +70,7 @@ class StreamOptions:
 class StreamResult:
     batches: tuple[BatchCounts, ...]
     seconds: float
-    stopped: str  # "drained" (availableNow finished) or "stop requested"
+    stopped: str  # DRAINED or STOP_REQUESTED
 
     @property
     def totals(self) -> dict[str, float]:
@@ -145,16 +148,16 @@ class BronzeStream:
             while query.isActive:
                 if stop.is_set():
                     self._stop_after_current_batch(query, writer)
-                    return "stop requested"
+                    return STOP_REQUESTED
                 time.sleep(POLL_SECONDS)  # (awaitTermination would hold off signal handlers)
         except StreamingQueryException as error:
             if stop.is_set() and _caused_by_stop(error):
-                return "stop requested"
+                return STOP_REQUESTED
             raise
         failure = query.exception()
         if failure is not None and not (stop.is_set() and _caused_by_stop(failure)):
             raise failure
-        return "stop requested" if stop.is_set() else "drained"
+        return STOP_REQUESTED if stop.is_set() else DRAINED
 
     def _stop_after_current_batch(self, query: StreamingQuery, writer: BronzeBatchWriter) -> None:
         writer.close_gate()  # waits for a batch being written; later batches write nothing
@@ -176,22 +179,27 @@ def _caused_by_stop(error: BaseException) -> bool:
     return StopRequested.__name__ in str(error)
 
 
-def stream_record(
-    run: RunContext, options: StreamOptions, result: StreamResult
-) -> dict[str, object]:
-    """The run log's record of one streaming run: options, every micro-batch, the totals."""
-    return {
-        "run_id": run.run_id,
-        "kind": "stream",
-        "started_at": run.started_at.isoformat(),
-        "mode": "once" if options.once else "continuous",
-        "trigger_seconds": None if options.once else options.trigger_seconds,
-        "max_files": options.max_files,
-        "dedupe_window_days": options.window.days,
-        "stopped": result.stopped,
-        "batches": [batch.as_dict() for batch in result.batches],
-        "totals": result.totals,
-    }
+def stream_record(run: RunContext, options: StreamOptions, result: StreamResult) -> RunRecord:
+    """The run log's record of one streaming run: its totals as the "stream" stage (audited by
+    the declared reconciliations), its options and every micro-batch as details."""
+    stages = (StageResult("stream", result.totals, result.seconds),)
+    return RunRecord(
+        run_id=run.run_id,
+        kind="stream",
+        engine="spark",
+        started_at=run.started_at,
+        stages=stages,
+        reconciliations=tuple(reconcile(merged_counts(stages))),
+        finished=result.stopped in NORMAL_STOPS,
+        details={
+            "mode": "once" if options.once else "continuous",
+            "trigger_seconds": None if options.once else options.trigger_seconds,
+            "max_files": options.max_files,
+            "dedupe_window_days": options.window.days,
+            "stopped": result.stopped,
+            "batches": [batch.as_dict() for batch in result.batches],
+        },
+    )
 
 
 def stream_once_stage(

@@ -12,10 +12,9 @@ from adapters.spark import rules_compiler as rc
 from adapters.spark import schemas
 from adapters.spark.events import RAW, SOURCE_FILE, quarantine_key
 from finops_core import catalogue
-from finops_core.aggregate import UNKNOWN_SERVICE, USAGE_COLUMN_BY_METRIC
-from finops_core.contracts import SourceContract, source
+from finops_core.contracts import LogicalType, SourceContract, source
 from finops_core.events import EVENT_FIELDS
-from finops_core.lake import SILVER_PARTITION
+from finops_core.marts import Count, FlagCounts, Mart, Ratio, Sum
 from finops_core.masters import SILVER_DROPS
 from finops_core.rules import (
     DateBeforeReference,
@@ -24,6 +23,7 @@ from finops_core.rules import (
     Reference,
     UnknownReference,
 )
+from finops_core.tables import SILVER_EVENTS, SILVER_MASTERS
 
 # ---- references (pipeline.reference_data) -------------------------------------------------------
 
@@ -181,10 +181,10 @@ def silver_rows(judged: DataFrame) -> DataFrame:
         "quality_flags": F.col("flags"),
         "source_file": F.col(SOURCE_FILE),
     }
-    schema = schemas.silver_events_schema()
+    schema = schemas.spark_schema(SILVER_EVENTS)
     return judged.where(~F.col("_duplicate") & (F.size("reasons") == 0)).select(
         *(columns[field.name].cast(field.dataType).alias(field.name) for field in schema.fields),
-        F.to_date(event_ts).alias(SILVER_PARTITION),
+        F.to_date(event_ts).alias(schemas.partition_column(SILVER_EVENTS)),
     )
 
 
@@ -226,52 +226,102 @@ def silver_master(bronze: DataFrame, contract: SourceContract) -> DataFrame:
     )
     frame = frame.withColumn("quality_flags", quality_flags)
     drops = SILVER_DROPS.get(contract.name, ())
-    schema = schemas.silver_master_schema(contract)
+    schema = schemas.spark_schema(SILVER_MASTERS[contract.name])
     assert not any(field.name in drops for field in schema.fields)
     return frame.select(*(F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields))
 
 
-# ---- gold (aggregate.aggregate) -----------------------------------------------------------------
+# ---- marts (aggregate.aggregate) ---------------------------------------------------------------
 
 
-def gold_rows(silver: DataFrame) -> DataFrame:
-    """The daily mart from silver events: the monoid's sums, then the derived metrics."""
-    usage = {
-        column: F.coalesce(
-            F.sum(F.when(F.col("metric") == F.lit(metric), F.col("value"))), F.lit(0.0)
-        ).alias(column)
-        for metric, column in USAGE_COLUMN_BY_METRIC.items()
-    }
-    flag_counts = [
-        F.count_if(F.array_contains("quality_flags", flag)).alias(f"_flag_{index}")
-        for index, flag in enumerate(catalogue.FLAG_IDS)
-    ]
-    grouped = silver.groupBy(
-        "org_id", SILVER_PARTITION, F.coalesce("service", F.lit(UNKNOWN_SERVICE)).alias("service")
-    ).agg(
-        F.sum("cost_usd_increment").alias("daily_cost_usd"),
-        *usage.values(),
-        F.sum("genai_tokens").alias("genai_tokens"),
-        F.sum("carbon_kg").alias("carbon_kg"),
-        F.count(F.lit(1)).alias("event_count"),
-        *flag_counts,
-    )
+def _zero(measure: Sum) -> Column:
+    return F.lit(0) if measure.type is LogicalType.INTEGER else F.lit(0.0)
+
+
+def _sum(measure: Sum) -> Column:
+    """The sum of the source column over the group's rows that pass `where` (no value: null)."""
+    value = F.col(measure.source).cast(schemas.spark_type(measure.type))
+    if measure.where is not None:
+        value = F.when(F.col(measure.where.field) == F.lit(measure.where.value), value)
+    return F.sum(value)
+
+
+def _flag_column(measure: FlagCounts, index: int) -> str:
+    return f"_{measure.name}__{index}"
+
+
+def _accumulated(mart: Mart) -> list[Column]:
+    """One aggregate per Sum and Count, one count per FlagCounts key (internal names)."""
+    columns: list[Column] = []
+    for measure in mart.accumulating:
+        if isinstance(measure, Sum):
+            columns.append(_sum(measure).alias(measure.name))
+        elif isinstance(measure, Count):
+            columns.append(F.count(F.lit(1)).alias(measure.name))
+        else:
+            columns.extend(
+                F.count_if(F.array_contains(measure.source, key)).alias(
+                    _flag_column(measure, index)
+                )
+                for index, key in enumerate(measure.keys)
+            )
+    return columns
+
+
+def _can_be_empty(mart: Mart, measure: Sum) -> bool:
+    """Whether a group's sum can have no value: a filter, or a source column that may be null.
+    (A required column, unfiltered, has a value in every row of a non-empty group.)"""
+    return measure.where is not None or mart.source.column(measure.source).nullable
+
+
+def _finished(mart: Mart, measure: Sum | Count | FlagCounts) -> Column:
+    """aggregate.finish of one accumulated measure, over the grouped frame."""
+    if isinstance(measure, Sum):
+        if measure.empty_is_null or not _can_be_empty(mart, measure):
+            return F.col(measure.name)
+        return F.coalesce(F.col(measure.name), _zero(measure))
+    if isinstance(measure, Count):
+        return F.col(measure.name)
     entries = F.array(
         *(
-            F.struct(F.lit(flag).alias("key"), F.col(f"_flag_{index}").alias("value"))
-            for index, flag in enumerate(catalogue.FLAG_IDS)
+            F.struct(F.lit(key).alias("key"), F.col(_flag_column(measure, index)).alias("value"))
+            for index, key in enumerate(measure.keys)
         )
     )
-    requests = F.col(USAGE_COLUMN_BY_METRIC["requests"])
-    columns: dict[str, Column] = {
-        "cost_per_request_usd": F.when(requests != 0, F.col("daily_cost_usd") / requests),
-        "quality_flags": F.map_from_entries(F.filter(entries, lambda entry: entry["value"] > 0)),
-    }
-    schema = schemas.gold_schema()
-    return grouped.select(
-        *(
-            (columns.get(f.name, F.col(f.name))).cast(f.dataType).alias(f.name)
-            for f in schema.fields
-        ),
-        SILVER_PARTITION,
+    return F.map_from_entries(F.filter(entries, lambda entry: entry["value"] > 0))
+
+
+def _ratio(measure: Ratio) -> Column:
+    """aggregate.ratio: null when the denominator is 0 or null."""
+    numerator, denominator = F.col(measure.numerator), F.col(measure.denominator)
+    quotient = numerator.cast("double") / denominator.cast("double")
+    if measure.scale != 1.0:
+        quotient = quotient * F.lit(measure.scale)
+    return F.when(denominator != 0, quotient)
+
+
+def mart_rows(mart: Mart, source: DataFrame) -> DataFrame:
+    """The mart compiled: source rows grouped by the grain (a default where a grain value is
+    null), every measure as `aggregate` finishes it, the table's data columns in order cast to
+    their declared types, then the partition column (if any)."""
+    grain = [
+        (
+            F.coalesce(F.col(g.source), F.lit(g.default))
+            if g.default is not None
+            else F.col(g.source)
+        ).alias(g.name)
+        for g in mart.grain
+    ]
+    grouped = source.groupBy(*grain).agg(*_accumulated(mart))
+    finished = grouped.select(
+        *(F.col(g.name) for g in mart.grain),
+        *(_finished(mart, measure).alias(measure.name) for measure in mart.accumulating),
     )
+    for ratio in mart.derived:  # in declaration order: a ratio may use an earlier one
+        finished = finished.withColumn(ratio.name, _ratio(ratio))
+    table = mart.table
+    data = [F.col(f.name).cast(f.dataType).alias(f.name) for f in schemas.spark_schema(table)]
+    if table.partition_by is not None:
+        partition = schemas.spark_field(table.column(table.partition_by))
+        data.append(F.col(partition.name).cast(partition.dataType).alias(partition.name))
+    return finished.select(*data)

@@ -1,64 +1,125 @@
-"""Application services the CLI and notebooks call; they get every adapter from the container."""
+"""Application services the CLI and the notebook helpers call, each over one container.
+
+They take every adapter from the container (`entrypoints.containers`) and write one typed run
+record per run (`usecases.run_record`), which `finops audit` reads back.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
+import math
 import sys
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from finops_core import usecases
-from finops_core.aggregate import GoldRow
+from entrypoints.output import format_table, render_rows
+from finops_core import queries, usecases
+from finops_core.errors import DatasetMissing
 from finops_core.lake import LakeLayout
-from finops_core.ports import RunContext, StageResult
+from finops_core.marts import DAILY_USAGE
+from finops_core.runs import Reconciliation, RunContext, RunRecord, StageResult
+from finops_core.serving import SERVING_TABLES
+from finops_core.tables import Row
 
-
-def batch(
-    lake: Path,
-    engine: str | None = None,
-    master: str | None = None,
-    verbose: bool = False,
-    force_backfill: bool = False,
-) -> int:
-    from entrypoints.containers import build_container
-
-    container = build_container(lake=lake, engine=engine, spark_master=master, verbose=verbose)
-    try:
-        layout: LakeLayout = container.layout()
-        if not layout.landing.exists():
-            from finops_core.errors import DatasetMissing
-
-            raise DatasetMissing(
-                f"there is no landing zone in {layout.landing}: run `finops landing` (or `finops generate`) first"
-            )
-        run = usecases.new_run(container.clock(), "batch")
-        results = usecases.run_batch(
-            container.engine(),
-            layout,
-            run,
-            container.progress(),
-            backfill=True if force_backfill else None,
-        )
-        counts = usecases.merged_counts(results)
-        checks = usecases.reconcile(counts)
-        record = _run_record(run, "batch", container.config.engine(), results, checks)
-        container.run_log().write(record)
-        total = sum(r.seconds for r in results)
-        failed = [c for c in checks if not c.passed]
-        print(
-            f"batch {run.run_id}: {len(results)} stages in {total:.2f} s; reconciliations {len(checks) - len(failed)}/{len(checks)} passed",
-            file=sys.stderr,
-        )
-        for check in failed:
-            print(f"  FAILED {check.name}: {check.left} vs {check.right}", file=sys.stderr)
-        return 1 if failed else 0
-    finally:
-        container.shutdown_resources()
-
+if TYPE_CHECKING:
+    from entrypoints.containers import Container
 
 DEFAULT_ZIP = Path("data/cloud_provider_challenge_dataset_v1.zip")
+# The columns of Q1 the demo shows.
+DEMO_Q1_COLUMNS = (
+    "usage_date",
+    "service",
+    "daily_cost_usd",
+    "requests",
+    "cost_per_request_usd",
+    "carbon_kg",
+)
+COST_COLUMNS = ("service", "total_cost_usd")
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _require_landing(layout: LakeLayout) -> None:
+    if not layout.landing.exists():
+        raise DatasetMissing(
+            f"there is no landing zone in {layout.landing}: run `finops landing` "
+            "(or `finops generate`) first"
+        )
+
+
+def failed_checks(record: RunRecord) -> list[Reconciliation]:
+    return [check for check in record.reconciliations if not check.passed]
+
+
+def _report_failures(record: RunRecord) -> None:
+    for check in failed_checks(record):
+        _say(f"  FAILED {check.name}: {check.left} vs {check.right}")
+
+
+# -- batch -------------------------------------------------------------------------------------
+
+
+def batch(container: Container, *, force_backfill: bool = False) -> RunRecord:
+    """Bronze, silver and gold on the container's engine; the run record, written."""
+    layout = container.layout()
+    _require_landing(layout)
+    engine = container.engine()
+    run = usecases.new_run(container.clock(), "batch")
+    results = usecases.run_batch(
+        engine, layout, run, container.progress(), backfill=True if force_backfill else None
+    )
+    record = usecases.run_record(run, "batch", engine.name, results)
+    container.run_log().write(record)
+    total = math.fsum(stage.seconds for stage in record.stages)
+    checks = record.reconciliations
+    _say(
+        f"batch {run.run_id}: {len(record.stages)} stages in {total:.2f} s; reconciliations "
+        f"{len(checks) - len(failed_checks(record))}/{len(checks)} passed"
+    )
+    _report_failures(record)
+    return record
+
+
+# -- load --------------------------------------------------------------------------------------
+
+
+def _require_gold(container: Container) -> None:
+    lake = container.lake()
+    if not all(lake.has_table(table.source) for table in SERVING_TABLES):
+        raise DatasetMissing(
+            f"The lake {container.layout().root} has no gold rows; run `finops batch` first."
+        )
+
+
+def load(container: Container) -> RunRecord:
+    """Every served mart into the container's serving store, through the engine (rows stream
+    through this process, or the engine runs the store's partition sink where the data is)."""
+    _require_gold(container)
+    store = container.serving()  # an unreachable store fails before an engine starts
+    engine = container.engine()
+    run = usecases.new_run(container.clock(), "load")
+    result = usecases.load_serving(engine, container.layout(), store, container.progress())
+    if not result.counts.get("rows_upserted"):
+        raise DatasetMissing(
+            f"The lake {container.layout().root} has no gold rows; run `finops batch` first."
+        )
+    record = usecases.run_record(run, "load", engine.name, [result])
+    container.run_log().write(record)
+    loaded = int(result.counts["rows_upserted"])
+    rate = loaded / result.seconds if result.seconds > 0 else float("inf")
+    print(
+        f"loaded {loaded} gold rows into {store.kind} in {result.seconds:.3f} s "
+        f"({rate:,.0f} rows/s)"
+    )
+    _report_failures(record)
+    return record
+
+
+# -- demo --------------------------------------------------------------------------------------
 
 
 def _land(layout: LakeLayout, zip_path: Path) -> str:
@@ -76,22 +137,20 @@ def _land(layout: LakeLayout, zip_path: Path) -> str:
             return f"skipped: {layout.landing} holds another landing ({refused}); using it as it is"
     if layout.landing.exists():
         return f"skipped: {layout.landing} already holds a landing zone"
-    print(
-        f"no dataset at {zip_path}: generating a scale-1 synthetic landing instead", file=sys.stderr
-    )
+    _say(f"no dataset at {zip_path}: generating a scale-1 synthetic landing instead")
     return generate(layout.root, seed=1, scale=1.0).summary()
 
 
-def _stream_once(container: Any, layout: LakeLayout, run: RunContext) -> StageResult | None:
-    """The speed layer once (availableNow) when the engine is Spark, on the engine's session."""
-    engine = container.engine()
-    if getattr(engine, "name", None) != "spark":
+def _stream_once(container: Container, run: RunContext) -> StageResult | None:
+    """The speed layer once (availableNow) when the engine is Spark, on the container's session."""
+    if container.config.engine() != "spark":
         return None
+    spark = container.spark()
     from adapters.spark.events import parse_event_lines
     from adapters.spark.streaming import stream_once_stage
 
     container.progress().stage_started("stream")
-    result = stream_once_stage(engine.spark, layout, run, parse_event_lines)
+    result = stream_once_stage(spark, container.layout(), run, parse_event_lines)
     if not result.counts.get("files"):
         return StageResult(
             "stream",
@@ -103,139 +162,73 @@ def _stream_once(container: Any, layout: LakeLayout, run: RunContext) -> StageRe
     return result
 
 
-def demo(
-    lake: Path, engine: str | None = None, zip_path: str | None = None, verbose: bool = False
-) -> int:
-    """Landing, speed layer once, batch, SQLite serving, Q1/Q2 for one org, and the audit."""
-    import time
-
-    from entrypoints.commands.query import format_table
-    from entrypoints.containers import build_container
-    from entrypoints.serving_factory import close_serving_store, open_serving_store
-
-    started = time.perf_counter()
-    container = build_container(lake=lake, engine=engine, verbose=verbose)
-    try:
-        layout: LakeLayout = container.layout()
-        progress = container.progress()
-        print(
-            f"landing: {_land(layout, Path(zip_path) if zip_path else DEFAULT_ZIP)}",
-            file=sys.stderr,
-        )
-        run = usecases.new_run(container.clock(), "demo")
-        results: list[StageResult] = []
-        streamed = _stream_once(container, layout, run)
-        if streamed is not None:
-            progress.stage_finished(streamed)
-            results.append(streamed)
-        results += usecases.run_batch(container.engine(), layout, run, progress)
-        store = open_serving_store("sqlite", layout)
-        try:
-            results.append(usecases.load_serving(container.engine(), layout, store, progress))
-            counts = usecases.merged_counts(results)
-            checks = usecases.reconcile(counts)
-            org, latest = _costliest_org(container.engine().read_gold(layout))
-            if org is not None and latest is not None:
-                first = latest - dt.timedelta(days=6)
-                q1 = store.daily_usage(org, first, latest)
-                print(f"\nQ1: daily cost and requests for {org}, {first} .. {latest}")
-                print(
-                    format_table(
-                        [
-                            "usage_date",
-                            "service",
-                            "daily_cost_usd",
-                            "requests",
-                            "cost_per_request_usd",
-                            "carbon_kg",
-                        ],
-                        [
-                            [
-                                r.usage_date,
-                                r.service,
-                                r.daily_cost_usd,
-                                r.requests,
-                                r.cost_per_request_usd,
-                                r.carbon_kg,
-                            ]
-                            for r in q1
-                        ],
-                    )
-                )
-                q2 = store.top_services(org, days=14, as_of=latest, limit=5)
-                print(f"\nQ2: top services by cost for {org}, 14 days to {latest}")
-                print(
-                    format_table(
-                        ["service", "total_cost_usd"], [[c.service, c.total_cost_usd] for c in q2]
-                    )
-                )
-        finally:
-            close_serving_store(store)
-        record = _run_record(run, "demo", container.config.engine(), results, checks)
-        container.run_log().write(record)
-        print("\naudit:")
-        print(
-            format_table(
-                ["reconciliation", "left", "right", "result"],
-                [[c.name, c.left, c.right, "PASS" if c.passed else "FAIL"] for c in checks],
-            )
-        )
-        failed = [c for c in checks if not c.passed]
-        print(
-            f"\ndemo {run.run_id}: {'all' if not failed else len(checks) - len(failed)} of {len(checks)} reconciliations passed in {time.perf_counter() - started:.1f} s; `finops audit --lake {layout.root}` shows the run",
-            file=sys.stderr,
-        )
-        return 1 if failed else 0
-    finally:
-        container.shutdown_resources()
-
-
-def _costliest_org(rows: Iterable[GoldRow]) -> tuple[str | None, dt.date | None]:
-    """The org with the highest total cost (ties by id), and the latest usage date loaded."""
-    totals: dict[str, float] = {}
+def costliest_org(rows: Iterable[Row]) -> tuple[str | None, dt.date | None]:
+    """The org with the highest total cost (ties by id), and the latest usage date, in one pass
+    over gold rows."""
+    totals: dict[str, list[float]] = {}
     latest: dt.date | None = None
     for row in rows:
-        totals[row.org_id] = totals.get(row.org_id, 0.0) + row.daily_cost_usd
-        latest = row.usage_date if latest is None or row.usage_date > latest else latest
+        totals.setdefault(str(row["org_id"]), []).append(float(row["daily_cost_usd"]))  # type: ignore[arg-type]
+        day: dt.date = row["usage_date"]  # type: ignore[assignment]
+        latest = day if latest is None or day > latest else latest
     if not totals:
         return None, None
-    return max(totals, key=lambda org: (totals[org], org)), latest
+    exact = {org: math.fsum(costs) for org, costs in totals.items()}
+    return max(exact, key=lambda org: (exact[org], org)), latest
 
 
-def _run_record(
-    run: RunContext,
-    kind: str,
-    engine: str,
-    results: list[StageResult],
-    checks: list[usecases.Reconciliation],
-) -> dict[str, object]:
-    return {
-        "run_id": run.run_id,
-        "kind": kind,
-        "engine": engine,
-        "started_at": run.started_at.isoformat(),
-        "stages": [
-            {
-                "stage": r.stage,
-                "seconds": r.seconds,
-                "skipped": r.skipped,
-                "note": r.note,
-                "counts": dict(r.counts),
-            }
-            for r in results
-        ],
-        "reconciliations": [
-            {
-                "name": c.name,
-                "left": c.left,
-                "right": c.right,
-                "passed": c.passed,
-                "detail": c.detail,
-            }
-            for c in checks
-        ],
-    }
+def cost_rows(ranked: Sequence[object]) -> list[dict[str, object]]:
+    """Q2's ranked services as rows keyed by `COST_COLUMNS`."""
+    return [{name: getattr(item, name) for name in COST_COLUMNS} for item in ranked]
 
 
-def dumps(record: object) -> str:
-    return json.dumps(record, indent=2, sort_keys=True, default=str)
+def _show_answers(container: Container) -> None:
+    """Q1 and Q2 for the costliest org, from the serving store just loaded."""
+    layout = container.layout()
+    org, latest = costliest_org(container.engine().read_rows(layout, DAILY_USAGE.table))
+    if org is None or latest is None:
+        return
+    store = container.serving()
+    first = latest - dt.timedelta(days=6)
+    print(f"\nQ1: daily cost and requests for {org}, {first} .. {latest}")
+    print(render_rows(queries.daily_usage(store, org, first, latest), DEMO_Q1_COLUMNS))
+    ranked = queries.top_services(store, org, days=14, as_of=latest, limit=5)
+    print(f"\nQ2: top services by cost for {org}, 14 days to {latest}")
+    print(render_rows(cost_rows(ranked), COST_COLUMNS))
+
+
+def render_checks(checks: Sequence[Reconciliation]) -> str:
+    return format_table(
+        ["reconciliation", "left", "right", "result"],
+        [[c.name, c.left, c.right, "PASS" if c.passed else "FAIL"] for c in checks],
+    )
+
+
+def demo(container: Container, zip_path: Path | None = None) -> RunRecord:
+    """Landing, the speed layer once (Spark), batch, the serving store, Q1/Q2 for one org, and
+    the audit; the run record, written."""
+    started = time.perf_counter()
+    layout = container.layout()
+    progress = container.progress()
+    _say(f"landing: {_land(layout, zip_path or DEFAULT_ZIP)}")
+    run = usecases.new_run(container.clock(), "demo")
+    results: list[StageResult] = []
+    streamed = _stream_once(container, run)
+    if streamed is not None:
+        progress.stage_finished(streamed)
+        results.append(streamed)
+    engine = container.engine()
+    results += usecases.run_batch(engine, layout, run, progress)
+    results.append(usecases.load_serving(engine, layout, container.serving(), progress))
+    record = usecases.run_record(run, "demo", engine.name, results)
+    _show_answers(container)
+    container.run_log().write(record)
+    print("\naudit:")
+    print(render_checks(record.reconciliations))
+    checks, failed = record.reconciliations, failed_checks(record)
+    _say(
+        f"\ndemo {run.run_id}: {'all' if not failed else len(checks) - len(failed)} of "
+        f"{len(checks)} reconciliations passed in {time.perf_counter() - started:.1f} s; "
+        f"`finops audit --lake {layout.root}` shows the run"
+    )
+    return record

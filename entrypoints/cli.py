@@ -1,4 +1,9 @@
-"""The `finops` command line: one sub-command per module in `entrypoints.commands`."""
+"""The `finops` command line: one sub-command per module in `entrypoints.commands`.
+
+Each command module defines `register(subparsers)`, whose parser sets `handler(args, container)`:
+the CLI loads the settings once (TOML < ./cred.env < environment < flags), builds the one
+container over them and shuts its resources down when the command ends.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from entrypoints.config import cli_configuration
+from entrypoints.containers import container_for, running
 from finops_core.errors import FinopsError
 
 # Each module defines `register(subparsers)`; the order here is the order `--help` lists them.
@@ -61,13 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            if error.name == module_name:
-                continue  # a command not built yet
-            raise
-        module.register(subparsers)
+        importlib.import_module(module_name).register(subparsers)
     return parser
 
 
@@ -79,8 +79,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        with cli_configuration(args, arguments):
-            return int(args.handler(args) or 0)
+        with cli_configuration(args) as settings:
+            # The one container of this command: read-only commands never create a store.
+            container = container_for(settings, read_only=getattr(args, "read_only", False))
+            with running(container):
+                return int(args.handler(args, container) or 0)
     except FinopsError as error:
         if args.verbose:
             traceback.print_exc()

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import contextvars
 import errno
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -207,16 +206,48 @@ class Settings:
         return values
 
     def cassandra(self) -> CassandraSettings:
-        """The Cassandra or AstraDB settings of the chosen serving store (checked by the adapter)."""
-        env = {
-            field.metadata["env"]: str(value)
-            for field in attrs.fields(Settings)
-            if field.name.startswith(("cassandra_", "astra_db_"))
-            and (value := getattr(self, field.name)) is not None
-        }
+        """The Cassandra or AstraDB settings of the chosen serving store, built from these
+        settings alone (the adapter never reads the environment or ./cred.env itself)."""
         if self.serving == "astra":
-            return CassandraSettings.astra_from_env(env)
-        return CassandraSettings.cassandra_from_env(env)
+            return self._astra()
+        username = self.cassandra_username or None
+        if username and self.cassandra_password is None:
+            raise ConfigurationError(
+                "cassandra_username (CASSANDRA_USERNAME) is set but cassandra_password "
+                "(CASSANDRA_PASSWORD) is not."
+            )
+        return CassandraSettings(
+            contact_points=parse_contact_points(self.cassandra_contact_points),
+            keyspace=self.cassandra_keyspace,
+            username=username,
+            password=self.cassandra_password if username else None,
+        )
+
+    def _astra(self) -> CassandraSettings:
+        missing = [
+            field.metadata["env"]
+            for field in attrs.fields(Settings)
+            if field.name in ("astra_db_secure_bundle_path", "astra_db_token")
+            and not getattr(self, field.name)
+        ]
+        if missing:
+            raise ConfigurationError(
+                f"AstraDB needs {' and '.join(missing)} (a TOML file, the environment or "
+                f"{CRED_FILE}; see {CRED_FILE}.example)."
+            )
+        bundle = Path(str(self.astra_db_secure_bundle_path)).expanduser()
+        if not bundle.is_file():
+            raise ConfigurationError(
+                f"The AstraDB secure connect bundle {bundle} does not exist; download it from "
+                "the database's Connect page in the Astra UI."
+            )
+        return CassandraSettings(
+            contact_points=(),
+            keyspace=self.astra_db_keyspace,
+            username="token",
+            astra_secure_bundle_path=bundle,
+            astra_token=self.astra_db_token,
+        )
 
 
 def setting_names() -> tuple[str, ...]:
@@ -323,46 +354,28 @@ def render_settings_table() -> str:
 
 # -- the command line's configuration, for every command ---------------------------------------
 
-# The TOML file named by `finops --config PATH` while a command runs (read by build_container).
-_ACTIVE_CONFIG_FILE: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
-    "finops_config_file", default=None
-)
+# Command-line attributes (argparse dest) that override a setting when the flag was given.
+CLI_SETTINGS = {"lake": "lake", "engine": "engine", "master": "spark_master", "serving": "serving"}
 
 
-def active_config_file() -> Path | None:
-    return _ACTIVE_CONFIG_FILE.get()
-
-
-def _given(argv: Sequence[str], flag: str) -> bool:
-    return any(token == flag or token.startswith(flag + "=") for token in argv)
-
-
-# Command-line attributes (argparse dest) that a setting fills when the flag was not given.
-_CLI_SETTINGS = {"lake": "lake", "engine": "engine", "master": "spark_master", "serving": "serving"}
+def cli_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings the command line gave (a flag left out is None: not given)."""
+    overrides: dict[str, Any] = {
+        name: getattr(args, dest) for dest, name in CLI_SETTINGS.items() if hasattr(args, dest)
+    }
+    if getattr(args, "verbose", False):
+        overrides["verbose"] = True
+    return overrides
 
 
 @contextlib.contextmanager
-def cli_configuration(args: argparse.Namespace, argv: Sequence[str]) -> Iterator[Settings]:
-    """Resolve the settings of one CLI invocation and fill the flags the user left out.
-
-    `args.config` names the TOML file; while the command runs, `build_container` reads it.
-    """
-    overrides: dict[str, Any] = {}
-    for dest, name in _CLI_SETTINGS.items():
-        value = getattr(args, dest, None)
-        explicit = _given(argv, "--serving") if dest == "serving" else value is not None
-        if explicit and value is not None:
-            overrides[name] = value
-    if getattr(args, "verbose", False):
-        overrides["verbose"] = True
-    config_file: Path | None = getattr(args, "config", None)
-    settings = load_settings(config_file, overrides)
-    for dest, name in _CLI_SETTINGS.items():
-        if hasattr(args, dest):
-            setattr(args, dest, getattr(settings, name))
+def cli_configuration(args: argparse.Namespace) -> Iterator[Settings]:
+    """The settings of one CLI invocation: `args.config` (the TOML file) < ./cred.env <
+    environment < the flags given. While the command runs, a failed file operation inside the
+    lake becomes one sentence naming the folder."""
+    settings = load_settings(getattr(args, "config", None), cli_overrides(args))
     args.verbose = settings.verbose
     check_lake_location(settings.lake)
-    token = _ACTIVE_CONFIG_FILE.set(config_file)
     try:
         yield settings
     except OSError as error:
@@ -370,8 +383,6 @@ def cli_configuration(args: argparse.Namespace, argv: Sequence[str]) -> Iterator
         if translated is None:
             raise
         raise translated from None
-    finally:
-        _ACTIVE_CONFIG_FILE.reset(token)
 
 
 def check_lake_location(lake: Path) -> None:

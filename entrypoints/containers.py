@@ -1,14 +1,19 @@
 """The composition root: the one place where adapters are chosen and built.
 
-Nothing here runs at import time: `build_container(...)` loads the settings and returns a fresh
-container; `container.shutdown_resources()` closes what it opened (a SparkSession it created, a
-Cassandra session, the SQLite connection) and leaves alone what it only borrowed.
+Every command and notebook helper gets its engine, lake, serving store, Spark session, clock,
+progress and run log from a `Container`. Settings reach the adapters as explicit arguments taken
+from the container's configuration (an adapter never reads the environment).
+
+Nothing here runs at import time: `container_for(settings)` (or `build_container(...)`, which
+loads the settings first) returns a fresh container; `container.shutdown_resources()` closes what
+it opened (a SparkSession it created, a Cassandra session, the SQLite connection) and leaves alone
+what it only borrowed (a notebook's SparkSession).
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
+import contextlib
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,14 +22,26 @@ from dependency_injector import containers, providers
 from adapters.clock import SystemClock
 from adapters.console import ConsoleProgress
 from adapters.runlog import JsonRunLog
-from entrypoints.config import Settings, active_config_file, load_settings
+from entrypoints.config import SERVING_KINDS, Settings, load_settings, setting_names
 from finops_core.errors import EngineUnavailable, FinopsError, ServingUnavailable
 from finops_core.lake import LakeLayout
 
 if TYPE_CHECKING:
     from adapters.cassandra.settings import CassandraSettings
+    from finops_core.ports import Engine, Lake, ServingStore
 
-LOG = logging.getLogger(__name__)
+# -- settings ----------------------------------------------------------------------------------
+
+
+def _settings(values: Mapping[str, Any]) -> Settings:
+    """The Settings value back from the configuration's plain values."""
+    chosen = {name: values[name] for name in setting_names()}
+    chosen["lake"] = Path(chosen["lake"])
+    return Settings(**chosen)
+
+
+def _layout(lake: str) -> LakeLayout:
+    return LakeLayout(Path(lake))
 
 
 # -- Spark -------------------------------------------------------------------------------------
@@ -60,39 +77,47 @@ def _spark_missing(error: ModuleNotFoundError) -> Exception:
     return error
 
 
-def _memory_engine() -> object:
+# -- the lake and the engines ------------------------------------------------------------------
+
+
+def _parquet_lake(layout: LakeLayout) -> Lake:
+    from adapters.lake.parquet import ParquetLake
+
+    return ParquetLake(layout)
+
+
+def _memory_engine() -> Engine:
+    """The pure-Python engine over the parquet lake (the same files the Spark engine writes)."""
+    from adapters.lake.parquet import ParquetLake
     from adapters.memory.engine import MemoryEngine
 
-    return MemoryEngine()
+    return MemoryEngine(ParquetLake)
 
 
-def _spark_engine(
-    session: Any, master: str | None, verbose: bool, shuffle_partitions: int
-) -> object:
+def _spark_engine(session: Any) -> Engine:
     """The Spark engine over the container's session (which the engine never stops)."""
     try:
         from adapters.spark.engine import SparkEngine
     except ModuleNotFoundError as error:
         raise _spark_missing(error) from None
-    return SparkEngine(
-        master=master, verbose=verbose, spark=session, shuffle_partitions=shuffle_partitions
-    )
+    return SparkEngine(spark=session)
 
 
 # -- serving stores ----------------------------------------------------------------------------
 
 
-def _sqlite_store(layout: LakeLayout) -> Iterator[object]:
+def _sqlite_store(layout: LakeLayout, read_only: bool) -> Iterator[ServingStore]:
+    """Resource: the SQLite file in the lake; read-only commands never create it."""
     from adapters.sqlite.serving import SqliteServingStore
 
-    store = SqliteServingStore(layout.serving_sqlite)
+    store = SqliteServingStore(layout.serving_sqlite, create_schema=not read_only)
     try:
         yield store
     finally:
         store.close()
 
 
-def _memory_store() -> object:
+def _memory_store() -> ServingStore:
     from adapters.memory.serving import InMemoryServingStore
 
     return InMemoryServingStore()
@@ -113,32 +138,50 @@ def cassandra_session(settings: CassandraSettings) -> Iterator[Any]:
         close_session(session)
 
 
-def _cassandra_store(session: Any, settings: CassandraSettings) -> object:
+def _cassandra_store(session: Any, settings: CassandraSettings, read_only: bool) -> ServingStore:
+    """The Cassandra (or AstraDB) store over the session resource; loads apply the schema
+    (idempotent DDL), read-only commands do not."""
     from adapters.cassandra.schema import apply_schema
     from adapters.cassandra.serving import CassandraServingStore
 
-    try:
-        apply_schema(session, settings.keyspace, create_keyspace=not settings.is_astra)
-    except FinopsError:
-        raise
-    except Exception as error:
-        raise ServingUnavailable(
-            f"Cassandra at {settings.hosts} did not accept the serving schema "
-            f"({type(error).__name__}: {error})."
-        ) from None
-    return CassandraServingStore(
-        session, settings.keyspace, where=settings.hosts, owns_session=False
-    )
+    if not read_only:
+        try:
+            apply_schema(session, settings.keyspace, create_keyspace=not settings.is_astra)
+        except FinopsError:
+            raise
+        except Exception as error:
+            raise ServingUnavailable(
+                f"Cassandra at {settings.hosts} did not accept the serving schema "
+                f"({type(error).__name__}: {error})."
+            ) from None
+    return CassandraServingStore(session, settings.keyspace, settings=settings)
+
+
+def _serving_stores(
+    sqlite: providers.Provider[Any],
+    cassandra: providers.Provider[Any],
+    memory: providers.Provider[Any],
+) -> dict[str, providers.Provider[Any]]:
+    """One provider per serving kind, keyed by `config.SERVING_KINDS` (the one list of kinds the
+    settings, the `--serving` choices and this selector share)."""
+    stores = {"sqlite": sqlite, "cassandra": cassandra, "astra": cassandra, "memory": memory}
+    if tuple(stores) != SERVING_KINDS:
+        raise AssertionError(f"serving providers {tuple(stores)} != {SERVING_KINDS}")
+    return stores
 
 
 # -- the container -----------------------------------------------------------------------------
 
 
 class Container(containers.DeclarativeContainer):
-    config = providers.Configuration(strict=True)
-    settings = providers.Singleton(lambda values: Settings(**values), config)
+    """Configuration keys: every setting of `entrypoints.config.Settings`, plus `read_only`
+    (True for commands that only read the serving store)."""
 
-    layout = providers.Singleton(LakeLayout, root=config.lake)
+    config = providers.Configuration(strict=True)
+    settings = providers.Singleton(_settings, config)
+
+    layout = providers.Singleton(_layout, config.lake)
+    lake = providers.Singleton(_parquet_lake, layout)
     clock = providers.Singleton(SystemClock)
     progress = providers.Singleton(ConsoleProgress, detail=config.verbose)
     run_log = providers.Singleton(lambda layout: JsonRunLog(layout.runs), layout)
@@ -152,33 +195,31 @@ class Container(containers.DeclarativeContainer):
     engine = providers.Selector(
         config.engine,
         memory=providers.Singleton(_memory_engine),
-        spark=providers.Singleton(
-            _spark_engine,
-            session=spark,
-            master=config.spark_master,
-            verbose=config.verbose,
-            shuffle_partitions=config.shuffle_partitions,
-        ),
+        spark=providers.Singleton(_spark_engine, session=spark),
     )
 
     cassandra_settings = providers.Singleton(_cassandra_settings, settings)
     cassandra_session = providers.Resource(cassandra_session, cassandra_settings)
     cassandra_store = providers.Singleton(
-        _cassandra_store, session=cassandra_session, settings=cassandra_settings
+        _cassandra_store,
+        session=cassandra_session,
+        settings=cassandra_settings,
+        read_only=config.read_only,
     )
     serving = providers.Selector(
         config.serving,
-        sqlite=providers.Resource(_sqlite_store, layout),
-        cassandra=cassandra_store,
-        astra=cassandra_store,
-        memory=providers.Singleton(_memory_store),
+        **_serving_stores(
+            sqlite=providers.Resource(_sqlite_store, layout, read_only=config.read_only),
+            cassandra=cassandra_store,
+            memory=providers.Singleton(_memory_store),
+        ),
     )
 
 
-def container_for(settings: Settings) -> Container:
+def container_for(settings: Settings, *, read_only: bool = False) -> Container:
     """A fresh container over already-loaded settings."""
     container = Container()
-    container.config.from_dict(settings.as_config())
+    container.config.from_dict({**settings.as_config(), "read_only": read_only})
     return container
 
 
@@ -191,12 +232,13 @@ def build_container(
     serving: str | None = None,
     shuffle_partitions: int | None = None,
     config_file: Path | str | None = None,
+    read_only: bool = False,
 ) -> Container:
-    """Settings from defaults < TOML (`config_file`, else `finops --config`) < environment <
-    these arguments (None = not given), then a fresh container over them."""
-    source = Path(config_file) if config_file is not None else active_config_file()
+    """Settings from defaults < TOML (`config_file`) < ./cred.env < environment < these
+    arguments (None = not given), then a fresh container over them (for notebooks and tests;
+    the CLI loads its settings once and calls `container_for`)."""
     settings = load_settings(
-        source,
+        Path(config_file) if config_file is not None else None,
         {
             "lake": lake,
             "engine": engine,
@@ -206,4 +248,13 @@ def build_container(
             "shuffle_partitions": shuffle_partitions,
         },
     )
-    return container_for(settings)
+    return container_for(settings, read_only=read_only)
+
+
+@contextlib.contextmanager
+def running(container: Container) -> Iterator[Container]:
+    """The container, its resources shut down at the end of the block."""
+    try:
+        yield container
+    finally:
+        container.shutdown_resources()

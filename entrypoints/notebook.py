@@ -1,6 +1,7 @@
 """Helpers for a Jupyter notebook: run the pipeline's stages and look at the results.
 
-Everything goes through the same container as the CLI. With the Spark engine the container
+Everything goes through the same container as the CLI, and rows are dicts keyed by the
+declared column names (`finops_core.marts`, `finops_core.serving`). With the Spark engine the container
 borrows the notebook's active SparkSession when there is one and never stops it. Results come
 back as pandas DataFrames and matplotlib Figures (built without pyplot's global state).
 """
@@ -14,9 +15,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from entrypoints.config import load_settings
-from entrypoints.containers import Container, build_container
+from entrypoints.containers import Container, build_container, running
+from entrypoints.output import json_rows
+from finops_core import queries
 from finops_core.errors import DatasetMissing
-from finops_core.lake import QUARANTINE_EVENTS, LakeLayout
+from finops_core.lake import LakeLayout
+from finops_core.marts import DAILY_USAGE
+from finops_core.runs import RunRecord
+from finops_core.serving import DAILY_USAGE_BY_ORG
+from finops_core.tables import QUARANTINE_EVENTS, Table
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -75,44 +82,42 @@ def stream_once(lake: Path) -> int:
     return main(["stream", "--once", "--lake", str(lake)])
 
 
-def run_batch(lake: Path, engine: str = "memory") -> dict[str, Any]:
+def run_batch(lake: Path, engine: str = "memory") -> RunRecord:
     """Bronze, silver and gold; returns the run record `finops audit` reads."""
-    from entrypoints.app import batch
-    from entrypoints.commands.audit import audit_run
+    from entrypoints import app
 
-    batch(lake, engine=engine)
-    return dict(audit_run(lake).record)
+    with running(container(lake, engine=engine)) as built:
+        return app.batch(built)
 
 
-def load_serving(lake: Path, serving: str = "sqlite") -> int:
+def load_serving(lake: Path, serving: str = "sqlite", engine: str = "memory") -> int:
     """Upsert gold into the serving store; returns the rows it holds afterwards."""
-    from adapters.console import SilentProgress
-    from finops_core import usecases
+    from entrypoints import app
 
-    built = container(lake, engine="memory", serving=serving)
-    try:
-        result = usecases.load_serving(
-            built.engine(), built.layout(), built.serving(), SilentProgress()
-        )
-        return int(result.counts["serving_rows"])
-    finally:
-        built.shutdown_resources()
+    with running(container(lake, engine=engine, serving=serving)) as built:
+        record = app.load(built)
+    return int(record.counts["serving.serving_rows"])
 
 
 # -- results as DataFrames ---------------------------------------------------------------------
+
+
+def _rows(lake: Path, table: Table) -> list[dict[str, object]]:
+    """A lake table's rows as dicts keyed by its column names, read by the memory engine."""
+    with running(container(lake, engine="memory")) as built:
+        return list(built.engine().read_rows(built.layout(), table))
 
 
 def gold_frame(lake: Path) -> pd.DataFrame:
     """Gold org_daily_usage_by_service, one row per (usage_date, org, service)."""
     import pandas as pd
 
-    from adapters.lake.gold import read_gold_rows
-    from entrypoints.commands.query import gold_record
-
-    records = [gold_record(row) for row in read_gold_rows(LakeLayout(lake))]
-    if not records:
+    if not LakeLayout(lake).table(DAILY_USAGE.table).exists():
         raise DatasetMissing(f"The lake {lake} has no gold rows; run the batch first.")
-    frame = pd.DataFrame.from_records(records)
+    rows = _rows(lake, DAILY_USAGE.table)
+    if not rows:
+        raise DatasetMissing(f"The lake {lake} has no gold rows; run the batch first.")
+    frame = pd.DataFrame.from_records(json_rows(rows, DAILY_USAGE.table.column_names))
     frame["usage_date"] = pd.to_datetime(frame["usage_date"])
     return frame
 
@@ -120,16 +125,16 @@ def gold_frame(lake: Path) -> pd.DataFrame:
 def quarantine_summary(lake: Path) -> pd.DataFrame:
     """Quarantined events per reason (an event failing several rules counts under each)."""
     import pandas as pd
-    import pyarrow.dataset as ds
 
-    path = LakeLayout(lake).quarantine(QUARANTINE_EVENTS)
-    if not path.exists():
+    if not LakeLayout(lake).table(QUARANTINE_EVENTS).exists():
         return pd.DataFrame({"reason": [], "events": []})
-    table = ds.dataset(str(path), format="parquet", exclude_invalid_files=True).to_table(
-        columns=["reasons"]
-    )
     reasons = pd.Series(
-        [reason for row in table.column("reasons").to_pylist() for reason in row or []]
+        [
+            reason
+            for row in _rows(lake, QUARANTINE_EVENTS)
+            for reason in row["reasons"] or []  # type: ignore[attr-defined]
+        ],
+        dtype=object,
     )
     counts = reasons.value_counts().rename_axis("reason").reset_index(name="events")
     return counts.sort_values(["events", "reason"], ascending=[False, True], ignore_index=True)
@@ -151,14 +156,10 @@ def q1_frame(
     """Q1 from the serving store: the org's daily usage from start to end inclusive."""
     import pandas as pd
 
-    from entrypoints.commands.query import gold_record
-
-    built = container(lake, serving=serving)
-    try:
-        rows = built.serving().daily_usage(org_id, start, end, service)
-    finally:
-        built.shutdown_resources()
-    return pd.DataFrame.from_records([gold_record(row) for row in rows])
+    with running(container(lake, serving=serving, read_only=True)) as built:
+        rows = queries.daily_usage(built.serving(), org_id, start, end, service)
+    columns = DAILY_USAGE_BY_ORG.columns
+    return pd.DataFrame.from_records(json_rows(rows, columns), columns=list(columns))
 
 
 def q2_frame(
@@ -172,17 +173,11 @@ def q2_frame(
     """Q2 from the serving store: the org's most expensive services over the last `days`."""
     import pandas as pd
 
-    built = container(lake, serving=serving)
-    try:
-        ranked = built.serving().top_services(org_id, days, as_of, limit)
-    finally:
-        built.shutdown_resources()
-    return pd.DataFrame(
-        {
-            "service": [c.service for c in ranked],
-            "total_cost_usd": [c.total_cost_usd for c in ranked],
-        }
-    )
+    from entrypoints.app import COST_COLUMNS, cost_rows
+
+    with running(container(lake, serving=serving, read_only=True)) as built:
+        ranked = queries.top_services(built.serving(), org_id, days, as_of, limit)
+    return pd.DataFrame.from_records(cost_rows(ranked), columns=list(COST_COLUMNS))
 
 
 def audit_frame(lake: Path, run_id: str | None = None) -> tuple[pd.DataFrame, bool]:
@@ -191,7 +186,8 @@ def audit_frame(lake: Path, run_id: str | None = None) -> tuple[pd.DataFrame, bo
 
     from entrypoints.commands.audit import audit_run
 
-    audit = audit_run(lake, run_id)
+    with running(container(lake, read_only=True)) as built:
+        audit = audit_run(built, run_id)
     frame = pd.DataFrame(
         [
             {

@@ -67,7 +67,8 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _record_path(lake: Path) -> Path:
-    (path,) = sorted(LakeLayout(lake).runs.glob("*.json"))
+    """The batch's run record (a load adds a record of its own)."""
+    (path,) = sorted(LakeLayout(lake).runs.glob("*-batch.json"))
     return path
 
 
@@ -118,12 +119,41 @@ def test_the_json_audit_carries_the_same_numbers(
 def test_a_loaded_sqlite_store_adds_the_serving_check(
     lake: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["load", "--lake", str(lake)]) == 0
-    assert main(["audit", "--lake", str(lake)]) == 0
+    batch_id = _record_path(lake).stem
+    assert not LakeLayout(lake).serving_sqlite.exists()
+    assert main(["load", "--engine", "memory", "--lake", str(lake)]) == 0
+    assert main(["audit", "--lake", str(lake), "--run", batch_id]) == 0
     out = capsys.readouterr().out
     (line,) = [line for line in out.splitlines() if line.startswith("serving rows = gold rows")]
-    assert "PASS" in line
+    assert "PASS" in line and "counted in the SQLite store now" in line
     assert "all 5 reconciliations passed" in out
+
+    assert main(["audit", "--lake", str(lake)]) == 0  # the latest run: the load
+    out = capsys.readouterr().out
+    assert "(load, engine memory" in out
+    (line,) = [line for line in out.splitlines() if line.startswith("serving rows = rows loaded")]
+    gold = json.loads(_record_path(lake).read_text())["stages"][-1]["counts"]["gold_rows"]
+    assert line.split()[5:8] == [str(gold), str(gold), "PASS"]  # every gold row, loaded once
+    assert "all 1 reconciliations passed" in out
+
+
+def test_the_load_record_is_typed_and_read_back_the_same(lake: Path) -> None:
+    from adapters.runlog import JsonRunLog
+    from finops_core.runs import RECORD_VERSION, RunRecord
+
+    log = JsonRunLog(LakeLayout(lake).runs)
+    batch = log.read(_record_path(lake).stem)
+    assert batch is not None and batch.kind == "batch" and batch.engine == "memory"
+    raw = json.loads(_record_path(lake).read_text())
+    assert raw["version"] == RECORD_VERSION
+    assert RunRecord.from_json(raw) == batch
+    assert [stage.stage for stage in batch.stages] == [
+        "bronze_masters",
+        "bronze_events",
+        "silver",
+        "gold",
+    ]
+    assert log.run_ids() == sorted(path.stem for path in LakeLayout(lake).runs.glob("*.json"))
 
 
 def test_a_tampered_count_fails_the_audit_and_shows_both_sides(
@@ -166,6 +196,30 @@ def test_without_a_run_record_the_audit_says_what_to_do(
     )
 
 
-def test_an_unknown_run_id_is_named(lake: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["audit", "--lake", str(lake), "--run", "20990101T000000000000Z-batch"]) == 3
-    assert "no run '20990101T000000000000Z-batch'" in capsys.readouterr().err
+def test_an_unknown_run_id_is_named_with_the_runs_there_are(
+    lake: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["audit", "--lake", str(lake), "--run", "nope"]) == 3
+    err = capsys.readouterr().err
+    assert "There is no run 'nope'" in err
+    ids = sorted(path.stem for path in LakeLayout(lake).runs.glob("*.json"))
+    assert ids and f"the runs there are: {', '.join(ids)}." in err
+    assert main(["audit", "--lake", str(lake), "--run", "../../etc/passwd"]) == 3
+
+
+def test_a_record_written_before_records_were_typed_is_still_audited(
+    lake: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    copy = tmp_path / "lake"
+    (copy / "_runs").mkdir(parents=True)
+    record = json.loads(_record_path(lake).read_text())
+    old = {key: record[key] for key in ("run_id", "kind", "engine", "started_at", "stages")}
+    old["reconciliations"] = [
+        {k: c[k] for k in ("name", "left", "right", "passed", "detail")}
+        for c in record["reconciliations"]
+    ]
+    (copy / "_runs" / "old.json").write_text(json.dumps(old))
+    assert main(["audit", "--lake", str(copy), "--run", "old", "--json"]) == 0
+    audit = json.loads(capsys.readouterr().out)
+    assert audit["passed"] is True and audit["run_id"] == record["run_id"]
+    assert len(audit["reconciliations"]) == len(record["reconciliations"]) == 4

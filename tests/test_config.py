@@ -180,3 +180,353 @@ def test_the_table_has_one_row_per_setting_with_default_and_variable() -> None:
 
 def test_the_readme_shows_the_configuration_table_generated_from_the_code() -> None:
     assert render_settings_table() in README.read_text(encoding="utf-8")
+
+
+# -- every command's settings reach its adapters, through the command line ----------------------
+# Each test writes a TOML file and runs `finops --config FILE COMMAND` without the matching flag:
+# the value must arrive where the adapter uses it (a folder read or written, a run record's
+# engine, the host an error names, the settings a Spark or Cassandra session is opened with).
+
+CLI_ENVIRONMENT = (
+    "FINOPS_LAKE",
+    "FINOPS_ENGINE",
+    "FINOPS_SERVING",
+    "FINOPS_VERBOSE",
+    "SPARK_MASTER",
+    "FINOPS_SHUFFLE_PARTITIONS",
+    "CASSANDRA_CONTACT_POINTS",
+    "CASSANDRA_KEYSPACE",
+    "CASSANDRA_USERNAME",
+    "CASSANDRA_PASSWORD",
+    "ASTRA_DB_SECURE_BUNDLE_PATH",
+    "ASTRA_DB_TOKEN",
+    "ASTRA_DB_KEYSPACE",
+)
+ORG = "org_aaaa0001"
+DAY = "2025-07-03"
+EVENT_LINES = (
+    b'{"event_id": "evt_a00000000001", "timestamp": "2025-07-03T10:00:00Z", "org_id": "org_aaaa0001", '
+    b'"resource_id": "res_aaaa0001", "service": "compute", "region": "us-east", "metric": "requests", '
+    b'"value": 12.0, "unit": "requests", "cost_usd_increment": 1.5, "schema_version": 1}\n'
+    b'{"event_id": "evt_a00000000002", "timestamp": "2025-07-03T11:00:00Z", "org_id": "org_aaaa0001", '
+    b'"resource_id": "res_aaaa0001", "service": "compute", "region": "us-east", "metric": "requests", '
+    b'"value": 8.0, "unit": "requests", "cost_usd_increment": 0.5, "schema_version": 1}\n'
+)
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working directory with no ./cred.env and no finops variables from the shell."""
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    for name in CLI_ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
+    return work
+
+
+def landing_files() -> dict[str, bytes]:
+    from tests.strategies import master_csvs
+
+    return {**master_csvs(), "usage_events_stream/events_part_0000.jsonl": EVENT_LINES}
+
+
+def landed_lake(root: Path) -> Path:
+    from tests.strategies import write_landing
+
+    write_landing(landing_files(), root / "landing")
+    return root
+
+
+def toml_file(folder: Path, **values: object) -> Path:
+    """A TOML file of top-level settings (strings quoted, numbers as they are)."""
+    lines = [
+        f"{key} = {value}"
+        if isinstance(value, int)
+        else f"{key} = {str(value)!r}".replace("'", '"')
+        for key, value in values.items()
+    ]
+    return write(folder / "finops.toml", "\n".join(lines) + "\n")
+
+
+def finops(capsys: pytest.CaptureFixture[str], config: Path, *argv: str) -> tuple[int, str, str]:
+    from entrypoints.cli import main
+
+    capsys.readouterr()
+    code = main(["--config", str(config), *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def sentence(err: str) -> str:
+    assert "Traceback" not in err
+    (line,) = [line for line in err.splitlines() if line.startswith("finops: ")]
+    return line
+
+
+def run_records(lake: Path) -> list[dict[str, object]]:
+    import json
+
+    return [json.loads(path.read_text()) for path in sorted((lake / "_runs").glob("*.json"))]
+
+
+def test_landing_generate_and_profile_use_the_lake_of_the_toml_file(
+    cli: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import zipfile
+
+    archive = tmp_path / "dataset.zip"
+    with zipfile.ZipFile(archive, "w") as handle:
+        for name, data in landing_files().items():
+            handle.writestr(f"datalake/landing/{name}", data)
+    landed = tmp_path / "landed"
+    config = toml_file(tmp_path, lake=landed)
+    assert finops(capsys, config, "landing", "--zip", str(archive))[0] == 0
+    assert (landed / "landing" / "_manifest.json").is_file()
+    code, out, _ = finops(capsys, config, "profile")
+    assert code == 0 and f"landing {landed / 'landing'}" in out
+
+    generated = tmp_path / "generated"
+    config = toml_file(tmp_path, lake=generated)
+    assert finops(capsys, config, "generate", "--scale", "0.01")[0] == 0
+    assert (generated / "landing" / "usage_events_stream").is_dir()
+    assert not (cli / "datalake").exists()  # the default lake was never touched
+
+
+def test_batch_load_query_and_audit_use_the_lake_engine_and_store_of_the_toml_file(
+    cli: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from adapters.lake.parquet import ParquetLake
+    from finops_core.lake import LakeLayout
+    from finops_core.marts import DAILY_USAGE
+
+    lake = landed_lake(tmp_path / "configured")
+    config = toml_file(tmp_path, lake=lake, engine="memory", serving="sqlite")
+    assert finops(capsys, config, "batch")[0] == 0
+    (batch,) = run_records(lake)
+    assert (batch["kind"], batch["engine"]) == ("batch", "memory")
+
+    code, out, _ = finops(capsys, config, "load")
+    assert code == 0 and "loaded 1 gold rows into sqlite" in out
+    assert LakeLayout(lake).serving_sqlite.is_file()
+    load = run_records(lake)[-1]
+    assert (load["kind"], load["engine"]) == ("load", "memory")
+
+    code, out, _ = finops(capsys, config, "query", "q3", "--org", ORG, "--date", DAY, "--json")
+    import json
+
+    answered = json.loads(out)
+    gold = ParquetLake(LakeLayout(lake)).read_table(DAILY_USAGE.table)
+    assert code == 0 and len(answered) == len(gold) == 1
+    assert answered[0]["daily_cost_usd"] == gold[0]["daily_cost_usd"] == 2.0
+    assert list(answered[0]) == list(DAILY_USAGE.table.column_names)  # keys = the mart's columns
+
+    code, out, _ = finops(capsys, config, "audit")
+    assert code == 0 and f"run {load['run_id']} (load, engine memory" in out
+    assert not (cli / "datalake").exists()
+
+
+def test_a_memory_serving_store_from_the_toml_file_is_accepted_by_load_and_query(
+    cli: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lake = landed_lake(tmp_path / "lake")
+    config = toml_file(tmp_path, lake=lake, engine="memory", serving="memory")
+    assert finops(capsys, config, "batch")[0] == 0
+    code, out, _ = finops(capsys, config, "load")
+    assert code == 0 and "loaded 1 gold rows into memory" in out
+    code, out, _ = finops(capsys, config, "query", "q2", "--org", ORG)
+    assert code == 0 and out.strip() == "(no rows)"  # a fresh process: its store is empty
+    assert not (lake / "serving").exists()
+
+
+def test_the_demo_uses_the_lake_and_engine_of_the_toml_file(
+    cli: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lake = landed_lake(tmp_path / "demo")
+    config = toml_file(tmp_path, lake=lake, engine="memory", serving="memory")
+    code, out, err = finops(capsys, config, "demo", "--zip", str(tmp_path / "none.zip"))
+    assert code == 0, err
+    (record,) = run_records(lake)
+    assert (record["kind"], record["engine"]) == ("demo", "memory")
+    assert (lake / "serving" / "finops.sqlite").is_file()  # the demo always serves from SQLite
+    assert f"Q1: daily cost and requests for {ORG}" in out
+
+
+class RecordingSessions:
+    """Stands in for `adapters.spark.session.SparkSessions`: keeps the settings it was built
+    with and refuses to start a JVM."""
+
+    made: list[object] = []
+
+    def __init__(self, settings: object) -> None:
+        RecordingSessions.made.append(settings)
+
+    def get(self) -> object:
+        from finops_core.errors import EngineUnavailable
+
+        raise EngineUnavailable("no JVM in this test")
+
+    def close(self) -> None:
+        return None
+
+
+@pytest.fixture
+def spark_sessions(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    session = pytest.importorskip("adapters.spark.session")
+    RecordingSessions.made = []
+    monkeypatch.setattr(session, "SparkSessions", RecordingSessions)
+    return RecordingSessions.made
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("batch",), ("demo", "--zip", "none.zip"), ("stream", "--once"), ("load",)],
+    ids=lambda argv: argv[0],
+)
+def test_the_spark_master_and_shuffle_partitions_of_the_toml_file_reach_the_spark_session(
+    cli: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    spark_sessions: list[object],
+    command: tuple[str, ...],
+) -> None:
+    lake = landed_lake(tmp_path / "lake")
+    if command[0] == "load":  # gold to load, built without Spark
+        plain = toml_file(tmp_path, lake=lake, engine="memory")
+        assert finops(capsys, plain, "batch")[0] == 0
+    config = toml_file(
+        tmp_path,
+        lake=lake,
+        engine="spark",
+        spark_master="spark://toml-master:7077",
+        shuffle_partitions=7,
+    )
+    code, _, err = finops(capsys, config, *command)
+    assert code == 6 and "no JVM in this test" in sentence(err)
+    (settings,) = spark_sessions
+    assert settings.master == "spark://toml-master:7077"  # type: ignore[attr-defined]
+    assert settings.shuffle_partitions == 7  # type: ignore[attr-defined]
+
+
+def gold_lake(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    lake = landed_lake(tmp_path / "gold")
+    assert finops(capsys, toml_file(tmp_path, lake=lake, engine="memory"), "batch")[0] == 0
+    return lake
+
+
+SERVING_COMMANDS = [
+    ("load",),
+    ("query", "q1", "--org", ORG, "--from", DAY, "--to", DAY),
+    ("query", "q2", "--org", ORG),
+    ("query", "q3", "--org", ORG, "--date", DAY),
+]
+
+
+@pytest.mark.parametrize("command", SERVING_COMMANDS, ids=lambda argv: " ".join(argv[:2]))
+def test_the_cassandra_contact_points_of_the_toml_file_are_the_ones_connected_to(
+    cli: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], command: tuple[str, ...]
+) -> None:
+    """The bug of issue 10: `finops query` connected to 127.0.0.1:9042 whatever the TOML said."""
+    pytest.importorskip("cassandra")
+    config = toml_file(
+        tmp_path,
+        lake=gold_lake(tmp_path, capsys),
+        engine="memory",
+        serving="cassandra",
+        cassandra_contact_points="127.0.0.1:1",
+        cassandra_keyspace="finops_from_toml",
+    )
+    code, _, err = finops(capsys, config, *command)
+    line = sentence(err)
+    assert code == 5 and "Cannot connect to Cassandra at 127.0.0.1:1" in line
+    assert "9042" not in line
+
+
+@pytest.fixture
+def connections(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """`adapters.cassandra.session.connect` keeps the settings it is called with and refuses."""
+    session = pytest.importorskip("adapters.cassandra.session")
+    from finops_core.errors import ServingUnavailable
+
+    made: list[object] = []
+
+    def connect(settings: object) -> object:
+        made.append(settings)
+        raise ServingUnavailable("no Cassandra node in this test")
+
+    monkeypatch.setattr(session, "connect", connect)
+    return made
+
+
+@pytest.mark.parametrize("command", SERVING_COMMANDS, ids=lambda argv: " ".join(argv[:2]))
+def test_every_cassandra_setting_of_the_toml_file_reaches_the_session(
+    cli: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    connections: list[object],
+    command: tuple[str, ...],
+) -> None:
+    config = toml_file(
+        tmp_path,
+        lake=gold_lake(tmp_path, capsys),
+        engine="memory",
+        serving="cassandra",
+        cassandra_contact_points="10.1.2.3:9142,10.1.2.4",
+        cassandra_keyspace="finops_from_toml",
+        cassandra_username="analyst",
+        cassandra_password="from-toml-pw",
+    )
+    code, _, err = finops(capsys, config, *command)
+    assert code == 5 and "no Cassandra node in this test" in sentence(err)
+    (settings,) = connections
+    assert settings.contact_points == (("10.1.2.3", 9142), ("10.1.2.4", 9042))  # type: ignore[attr-defined]
+    assert settings.keyspace == "finops_from_toml"  # type: ignore[attr-defined]
+    assert settings.username == "analyst"  # type: ignore[attr-defined]
+    assert settings.password == "from-toml-pw"  # type: ignore[attr-defined]
+    assert not settings.is_astra  # type: ignore[attr-defined]
+
+
+def astra_config(tmp_path: Path, lake: Path) -> Path:
+    import zipfile
+
+    bundle = tmp_path / "secure-connect-toml.zip"
+    with zipfile.ZipFile(bundle, "w") as archive:
+        archive.writestr("config.json", "{}")  # not a usable bundle
+    return toml_file(
+        tmp_path,
+        lake=lake,
+        engine="memory",
+        serving="astra",
+        astra_db_secure_bundle_path=bundle,
+        astra_db_token="AstraCS:from-toml",
+        astra_db_keyspace="astra_from_toml",
+    )
+
+
+@pytest.mark.parametrize("command", SERVING_COMMANDS, ids=lambda argv: " ".join(argv[:2]))
+def test_every_astra_setting_of_the_toml_file_reaches_the_session(
+    cli: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    connections: list[object],
+    command: tuple[str, ...],
+) -> None:
+    config = astra_config(tmp_path, gold_lake(tmp_path, capsys))
+    code, _, err = finops(capsys, config, *command)
+    assert code == 5 and "no Cassandra node in this test" in sentence(err)
+    (settings,) = connections
+    assert settings.is_astra  # type: ignore[attr-defined]
+    assert settings.astra_secure_bundle_path == tmp_path / "secure-connect-toml.zip"  # type: ignore[attr-defined]
+    assert settings.astra_token == "AstraCS:from-toml"  # type: ignore[attr-defined]
+    assert settings.keyspace == "astra_from_toml"  # type: ignore[attr-defined]
+
+
+def test_the_astra_bundle_of_the_toml_file_is_the_one_the_driver_opens(
+    cli: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("cassandra")
+    config = astra_config(tmp_path, gold_lake(tmp_path, capsys))
+    code, _, err = finops(capsys, config, "query", "q2", "--org", ORG)
+    line = sentence(err)
+    assert code == 5 and "AstraDB (secure bundle secure-connect-toml.zip)" in line
+    assert "from-toml" not in line.replace("secure-connect-toml", "")  # the token never shows

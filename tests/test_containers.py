@@ -3,7 +3,9 @@ resources are closed by `shutdown_resources()` (but a borrowed SparkSession neve
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
+import importlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,32 +13,43 @@ from typing import Any
 import pytest
 from dependency_injector import providers
 
+from adapters.lake.parquet import ParquetLake
 from adapters.memory.engine import MemoryEngine
 from adapters.memory.serving import InMemoryServingStore
 from adapters.sqlite.serving import SqliteServingStore
+from entrypoints import cli
 from entrypoints.cli import build_parser
-from entrypoints.config import cli_configuration
-from entrypoints.containers import Container, build_container
+from entrypoints.config import SERVING_KINDS, Settings, cli_configuration
+from entrypoints.containers import Container, build_container, container_for
 from finops_core import usecases
 from finops_core.errors import ConfigurationError, EngineUnavailable, ServingUnavailable
 from finops_core.lake import LakeLayout
-from finops_core.ports import RunContext, StageResult
+from finops_core.ports import PartitionSink, RunContext, StageResult
+from finops_core.serving import DAILY_USAGE_BY_ORG
+from finops_core.tables import Table
+
+ENVIRONMENT = (
+    "FINOPS_LAKE",
+    "FINOPS_ENGINE",
+    "FINOPS_SERVING",
+    "SPARK_MASTER",
+    "FINOPS_SHUFFLE_PARTITIONS",
+    "FINOPS_VERBOSE",
+    "CASSANDRA_CONTACT_POINTS",
+    "CASSANDRA_KEYSPACE",
+    "CASSANDRA_USERNAME",
+    "CASSANDRA_PASSWORD",
+    "ASTRA_DB_SECURE_BUNDLE_PATH",
+    "ASTRA_DB_TOKEN",
+    "ASTRA_DB_KEYSPACE",
+)
 
 
 @pytest.fixture(autouse=True)
 def clean_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No FINOPS_*/CASSANDRA_* from the developer's shell and no ./cred.env."""
+    """No FINOPS_*/CASSANDRA_*/ASTRA_* from the developer's shell and no ./cred.env."""
     monkeypatch.chdir(tmp_path)
-    for name in (
-        "FINOPS_LAKE",
-        "FINOPS_ENGINE",
-        "FINOPS_SERVING",
-        "SPARK_MASTER",
-        "FINOPS_SHUFFLE_PARTITIONS",
-        "FINOPS_VERBOSE",
-        "CASSANDRA_CONTACT_POINTS",
-        "CASSANDRA_KEYSPACE",
-    ):
+    for name in ENVIRONMENT:
         monkeypatch.delenv(name, raising=False)
 
 
@@ -67,8 +80,11 @@ class FakeEngine:
     def gold(self, lake: LakeLayout, run: RunContext) -> StageResult:
         return self._stage("gold", gold_rows=1)
 
-    def read_gold(self, lake: LakeLayout) -> Iterator[Any]:
+    def read_rows(self, lake: LakeLayout, table: Table) -> Iterator[dict[str, object]]:
         return iter(())
+
+    def export(self, lake: LakeLayout, table: Table, sink: PartitionSink) -> int:
+        return sink(iter(()))
 
 
 class FakeCassandraSession:
@@ -84,15 +100,21 @@ class FakeCassandraSession:
         self.statements: list[str] = []
         self.cluster = self.Cluster()
 
-    def execute(self, statement: str, parameters: object = None) -> None:
-        self.statements.append(statement)
+    def execute(self, statement: Any, parameters: object = None) -> list[Any]:
+        self.statements.append(str(statement))
+        return []
 
 
-def test_the_memory_engine_is_selected_by_configuration(tmp_path: Path) -> None:
+def test_the_memory_engine_over_the_parquet_lake_is_selected_by_configuration(
+    tmp_path: Path,
+) -> None:
     container = build_container(lake=tmp_path, engine="memory")
-    assert isinstance(container.engine(), MemoryEngine)
-    assert container.engine() is container.engine()  # a singleton
+    engine = container.engine()
+    assert isinstance(engine, MemoryEngine)
+    assert engine is container.engine()  # a singleton
     assert container.layout() == LakeLayout(tmp_path)
+    assert isinstance(container.lake(), ParquetLake)
+    assert container.lake().layout == LakeLayout(tmp_path)
 
 
 def test_the_engine_setting_comes_from_the_environment_when_no_flag_is_given(
@@ -103,6 +125,11 @@ def test_the_engine_setting_comes_from_the_environment_when_no_flag_is_given(
     monkeypatch.setenv("FINOPS_ENGINE", "flink")
     with pytest.raises(ConfigurationError, match="FINOPS_ENGINE"):
         build_container(lake=tmp_path)
+
+
+def test_the_container_gives_back_the_settings_it_was_built_from(tmp_path: Path) -> None:
+    settings = Settings(lake=tmp_path / "lake", engine="memory", serving="memory")
+    assert container_for(settings).settings() == settings
 
 
 class FakeSparkSession:
@@ -164,16 +191,50 @@ def test_the_sqlite_store_lives_in_the_lake_and_is_closed_at_shutdown(tmp_path: 
     store = container.serving()
     assert isinstance(store, SqliteServingStore)
     assert store.path == LakeLayout(tmp_path).serving_sqlite
-    assert store.row_count() == 0
+    assert store.count(DAILY_USAGE_BY_ORG) == 0
     container.shutdown_resources()
     with pytest.raises(Exception, match="closed"):
-        store.row_count()
+        store.count(DAILY_USAGE_BY_ORG)
+
+
+def test_a_read_only_container_never_creates_the_sqlite_store(tmp_path: Path) -> None:
+    container = build_container(lake=tmp_path, serving="sqlite", read_only=True)
+    with pytest.raises(ServingUnavailable, match="run `finops load` first"):
+        container.serving()
+    assert not LakeLayout(tmp_path).serving_sqlite.parent.exists()
+    build_container(lake=tmp_path, serving="sqlite").serving().close()  # a load creates it
+    reader = build_container(lake=tmp_path, serving="sqlite", read_only=True)
+    assert reader.serving().count(DAILY_USAGE_BY_ORG) == 0
+    reader.shutdown_resources()
 
 
 def test_the_memory_store_is_selected_by_configuration(tmp_path: Path) -> None:
     assert isinstance(
         build_container(lake=tmp_path, serving="memory").serving(), InMemoryServingStore
     )
+
+
+def _choices(parser: argparse.ArgumentParser, *path: str) -> tuple[str, ...] | None:
+    """The choices of `--serving` of the sub-command at `path`."""
+    for name in path:
+        (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        parser = sub.choices[name]
+    (option,) = [a for a in parser._actions if "--serving" in a.option_strings]
+    return tuple(option.choices) if option.choices is not None else None
+
+
+def test_one_list_of_serving_kinds_for_the_settings_the_flags_and_the_selector(
+    tmp_path: Path,
+) -> None:
+    container = build_container(lake=tmp_path)
+    assert tuple(container.serving.providers) == SERVING_KINDS
+    parser = build_parser()
+    for path in (("load",), ("query", "q1"), ("query", "q2"), ("query", "q3")):
+        assert _choices(parser, *path) == SERVING_KINDS
+    for kind in SERVING_KINDS:  # each kind the settings accept has a store
+        assert build_container(lake=tmp_path, serving=kind).settings().serving == kind
+    with pytest.raises(ConfigurationError, match="sqlite, cassandra, astra, memory"):
+        build_container(lake=tmp_path, serving="postgres")
 
 
 @pytest.mark.parametrize("kind", ["cassandra", "astra"])
@@ -193,10 +254,25 @@ def test_cassandra_and_astra_build_the_cassandra_store_over_the_session_resource
     assert type(store).__name__ == "CassandraServingStore"
     keyspace = "finops_test" if kind == "cassandra" else "finops_astra"
     assert store.keyspace == keyspace  # type: ignore[attr-defined]
+    assert store.kind == kind
+    assert session.statements
     creates_keyspace = any("CREATE KEYSPACE" in s.upper() for s in session.statements)
     assert creates_keyspace is (kind == "cassandra")  # AstraDB keyspaces are made in its UI
     assert all(keyspace in s for s in session.statements)
     assert container.cassandra_settings().is_astra is (kind == "astra")
+    container.shutdown_resources()
+
+
+def test_a_read_only_cassandra_store_applies_no_schema(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CASSANDRA_KEYSPACE", "finops_ro")
+    container = build_container(lake=tmp_path, serving="cassandra", read_only=True)
+    session = FakeCassandraSession()
+    container.cassandra_session.override(providers.Object(session))
+    store = container.serving()
+    assert store.keyspace == "finops_ro"  # type: ignore[attr-defined]
+    assert session.statements == []
 
 
 def test_an_unreachable_cassandra_is_serving_unavailable_naming_the_host(
@@ -210,24 +286,64 @@ def test_an_unreachable_cassandra_is_serving_unavailable_naming_the_host(
     container.shutdown_resources()
 
 
-def test_the_cli_config_file_reaches_containers_built_while_the_command_runs(
+def test_the_cli_config_file_gives_the_settings_of_the_commands_container(
     tmp_path: Path,
 ) -> None:
     toml = tmp_path / "finops.toml"
     toml.write_text('engine = "memory"\nserving = "memory"\nshuffle_partitions = 3\n')
     args = build_parser().parse_args(["--config", str(toml), "batch", "--lake", str(tmp_path)])
-    with cli_configuration(args, ["--config", str(toml), "batch"]):
-        container = build_container(lake=args.lake)
-        assert args.engine == "memory"  # a flag left out is filled from the settings
+    with cli_configuration(args) as settings:
+        container = container_for(settings)
+        assert settings.engine == "memory"  # a flag left out comes from the settings
+        assert settings.lake == tmp_path  # a flag given wins
         assert container.settings().shuffle_partitions == 3
         assert isinstance(container.engine(), MemoryEngine)
-    assert build_container(lake=tmp_path).settings().engine == "spark"  # not after the command
+        assert isinstance(container.serving(), InMemoryServingStore)
+    assert build_container(lake=tmp_path).settings().engine == "spark"  # nothing is left behind
+
+
+def test_every_command_module_is_imported_and_a_broken_one_fails_loudly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    assert set(sub.choices) == {name.rsplit(".", 1)[1] for name in cli.COMMAND_MODULES}
+    monkeypatch.setattr(cli, "COMMAND_MODULES", (*cli.COMMAND_MODULES, "entrypoints.commands.nope"))
+    with pytest.raises(ModuleNotFoundError, match="entrypoints.commands.nope"):
+        build_parser()
 
 
 def test_no_container_is_built_at_import_time() -> None:
     import entrypoints.containers as module
 
     assert not [value for value in vars(module).values() if isinstance(value, Container)]
+    for name in ("entrypoints.cli", "entrypoints.app", "entrypoints.notebook"):
+        imported = importlib.import_module(name)
+        assert not [value for value in vars(imported).values() if isinstance(value, Container)]
+
+
+def test_nothing_outside_the_container_builds_an_adapter() -> None:
+    """Stores, engines, lakes and sessions are constructed in entrypoints/containers.py only."""
+    root = Path(__file__).resolve().parents[1] / "entrypoints"
+    constructors = (
+        "SqliteServingStore(",
+        "CassandraServingStore(",
+        "InMemoryServingStore(",
+        "MemoryEngine(",
+        "SparkEngine(",
+        "ParquetLake(",
+        "SparkSessions(",
+        "JsonRunLog(",
+        "connect(",
+    )
+    found: list[str] = []
+    for path in sorted(root.rglob("*.py")):
+        if path.name == "containers.py":
+            continue
+        text = path.read_text()
+        found += [f"{path.name}: {name}" for name in constructors if name in text]
+    assert found == []
+    assert not (root / "serving_factory.py").exists()
 
 
 @pytest.mark.spark
@@ -238,6 +354,7 @@ def test_a_borrowed_spark_session_is_not_stopped_by_shutdown(tmp_path: Path) -> 
     try:
         container = build_container(lake=tmp_path, engine="spark")
         assert container.spark() is session
+        assert container.engine().spark is session  # type: ignore[attr-defined]
         container.shutdown_resources()
         from pyspark.sql import SparkSession
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from adapters.lake.gold import read_gold_rows
+from adapters.lake.parquet import ParquetLake
 from finops_core.lake import LakeLayout
+from finops_core.marts import DAILY_USAGE
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -39,8 +40,18 @@ def test_the_demo_lands_streams_batches_serves_and_passes_its_audit_then_reruns_
     assert len([line for line in q1.splitlines() if line.startswith("2025-")]) > 0
     assert len([line for line in q2.splitlines()[3:] if line.strip()]) == 5
     audit = out.split("audit:", 1)[1]
-    assert audit.count("PASS") == 5 and "FAIL" not in audit
     record = json.loads(sorted((lake / "_runs").glob("*-demo.json"))[-1].read_text())
+    assert {check["name"] for check in record["reconciliations"]} == {
+        "streamed lines = bronze rows + malformed + duplicates dropped",
+        "bronze = silver + quarantine + duplicates",
+        "silver cost = gold cost (to the cent)",
+        "gold keys unique",
+        "serving rows = gold rows",
+        "serving rows = rows loaded",
+    }
+    assert all(check["passed"] for check in record["reconciliations"])
+    assert audit.count("PASS") == len(record["reconciliations"]) and "FAIL" not in audit
+    assert record["kind"] == "demo" and record["engine"] == "spark"
     stages = {stage["stage"]: stage for stage in record["stages"]}
     assert stages["stream"]["counts"]["landing_lines"] == 43_200
     assert stages["silver"]["counts"]["silver_rows"] == 42_989
@@ -49,7 +60,8 @@ def test_the_demo_lands_streams_batches_serves_and_passes_its_audit_then_reruns_
         == stages["gold"]["counts"]["gold_rows"]
         == 11_050
     )
-    gold = list(read_gold_rows(LakeLayout(lake)))
+    gold = ParquetLake(LakeLayout(lake)).read_table(DAILY_USAGE.table)
+    assert len(gold) == 11_050
 
     second = finops(
         "demo", "--lake", str(lake), "--zip", str(real_zip), cwd=Path(__file__).resolve().parents[1]
@@ -57,5 +69,6 @@ def test_the_demo_lands_streams_batches_serves_and_passes_its_audit_then_reruns_
     assert second.returncode == 0, second.stderr[-3000:]
     assert "already landed" in second.stderr
     assert "stream: skipped (no new landing files" in second.stderr
-    assert second.stdout.split("audit:", 1)[1].count("PASS") == 5
-    assert list(read_gold_rows(LakeLayout(lake))) == gold
+    assert second.stdout.split("audit:", 1)[1].count("PASS") == len(record["reconciliations"])
+    assert "FAIL" not in second.stdout.split("audit:", 1)[1]
+    assert ParquetLake(LakeLayout(lake)).read_table(DAILY_USAGE.table) == gold

@@ -87,6 +87,8 @@ def test_the_notebook_answers_the_questions_and_the_audit_passes(executed: Any) 
     assert serving.split(": ")[1] == gold.split(": ")[1]
     assert "audit passed: True" in text
     assert "total_cost_usd" in text  # the Q2 table
+    assert "silver_rows" in text  # the stages of the typed run record
+    assert "cost_per_request_usd" in text  # Q1's rows keyed by the mart's column names
 
 
 def test_the_notebook_draws_its_plots_as_png(executed: Any) -> None:

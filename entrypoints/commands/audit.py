@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
 
-from entrypoints.commands.common import add_command, add_lake_option, lake_path
-from entrypoints.commands.query import format_table
-from finops_core import usecases
+from entrypoints.commands.common import add_command, add_lake_option, read_only
+from entrypoints.containers import Container
+from entrypoints.output import format_table
+from finops_core import runs
 from finops_core.catalogue import EVENT_RULES, MALFORMED_MESSAGE, MALFORMED_RECORD
 from finops_core.errors import DatasetMissing, FinopsError
-from finops_core.usecases import Reconciliation
+from finops_core.runs import Reconciliation, RunRecord
+from finops_core.serving import SERVING_TABLES
 
 REASON_PREFIX = "silver.reason."
 FLAG_PREFIX = "silver.flag."
-SERVING_CHECK = "serving rows = gold rows"
+SHOWN_RUN_IDS = 20
 
 
 class AuditFailed(FinopsError):
@@ -34,10 +35,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "audit",
         "show a run record (stages, rules, reconciliations) and check it adds up",
         "Read a run record from <lake>/_runs/ (the latest by default) and print per-stage counts\n"
-        "and seconds, quarantine and flag counts per quality rule, and the reconciliations:\n"
-        "landing lines = bronze rows + malformed; bronze = silver + quarantine + duplicates;\n"
-        "silver cost = gold cost to the cent; gold keys unique; serving rows = gold rows (when a\n"
-        "SQLite serving store exists in the lake). Exits 1 when a reconciliation fails.",
+        "and seconds, quarantine and flag counts per quality rule, and the reconciliations\n"
+        "declared in finops_core.runs, recomputed from the record's counts: landing lines =\n"
+        "bronze rows + malformed; bronze = silver + quarantine + duplicates; silver cost = gold\n"
+        "cost to the cent; gold keys unique; serving rows = gold rows (counted in the SQLite\n"
+        "serving store when one exists in the lake). Exits 1 when a reconciliation fails.",
         "finops audit --lake datalake --json",
     )
     add_lake_option(parser)
@@ -45,6 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--run", default=None, metavar="ID", help="run id (default: the latest run)"
     )
     parser.add_argument("--json", action="store_true", help="print the audit as JSON")
+    read_only(parser)
     parser.set_defaults(handler=run)
 
 
@@ -53,23 +56,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 @attrs.frozen
 class Audit:
-    record: Mapping[str, Any]
-    counts: Mapping[str, float]
+    record: RunRecord
     rules: tuple[tuple[str, str, float, float], ...]  # (rule id, message, quarantined, flagged)
     checks: tuple[Reconciliation, ...]
 
     @property
+    def counts(self) -> dict[str, float]:
+        return self.record.counts
+
+    @property
+    def failed(self) -> tuple[Reconciliation, ...]:
+        return tuple(check for check in self.checks if not check.passed)
+
+    @property
     def passed(self) -> bool:
-        return all(check.passed for check in self.checks)
-
-
-def merged_counts(record: Mapping[str, Any]) -> dict[str, float]:
-    """`stage.count` -> value over the record's stages (the names `usecases.reconcile` reads)."""
-    return {
-        f"{stage['stage']}.{name}": value
-        for stage in record.get("stages", [])
-        for name, value in dict(stage.get("counts", {})).items()
-    }
+        return not self.failed
 
 
 def rule_counts(counts: Mapping[str, float]) -> tuple[tuple[str, str, float, float], ...]:
@@ -93,36 +94,27 @@ def rule_counts(counts: Mapping[str, float]) -> tuple[tuple[str, str, float, flo
     )
 
 
-def recorded_checks(record: Mapping[str, Any]) -> dict[str, Reconciliation]:
-    checks = {}
-    for item in record.get("reconciliations", []):
-        check = Reconciliation(
-            str(item.get("name")),
-            item.get("left"),
-            item.get("right"),
-            bool(item.get("passed")),
-            str(item.get("detail", "")),
-        )
-        checks[check.name] = check
-    return checks
+def _reads_serving(check: runs.Check) -> bool:
+    return isinstance(check, runs.Balance) and check.left == runs.SERVING_ROWS
 
 
-def checks_of(
-    record: Mapping[str, Any], serving_rows: int | None = None
-) -> tuple[Reconciliation, ...]:
-    """The reconciliations recomputed from the record's counts; a check also fails when the
-    record says it failed (a verdict is never upgraded), and recorded checks the counts cannot
-    reproduce are kept as recorded."""
-    counts = merged_counts(record)
-    live = serving_rows is not None and "serving.serving_rows" not in counts
+def checks_of(record: RunRecord, serving_rows: int | None = None) -> tuple[Reconciliation, ...]:
+    """The declared reconciliations recomputed from the record's counts (`runs.reconcile`).
+
+    `serving_rows` (rows in the serving store now) stands in for a serving count the record
+    lacks. A check also fails when the record says it failed (a verdict is never upgraded), and
+    recorded checks the counts cannot reproduce are kept as recorded."""
+    counts = record.counts
+    live = serving_rows is not None and runs.SERVING_ROWS.key not in counts
     if live:
-        counts["serving.serving_rows"] = float(serving_rows or 0)
-    recorded = recorded_checks(record)
+        counts[runs.SERVING_ROWS.key] = float(serving_rows or 0)
+    live_names = {check.name for check in runs.RECONCILIATIONS if _reads_serving(check)}
+    recorded = {check.name: check for check in record.reconciliations}
     checks: list[Reconciliation] = []
-    for check in usecases.reconcile(counts):
-        if check.name == SERVING_CHECK and live:
+    for check in runs.reconcile(counts):
+        if live and check.name in live_names:
             check = attrs.evolve(
-                check, detail="rows in the SQLite serving store now = gold.gold_rows"
+                check, detail=f"{check.detail}; serving rows counted in the SQLite store now"
             )
         previous = recorded.pop(check.name, None)
         if previous is not None and not previous.passed:
@@ -132,40 +124,41 @@ def checks_of(
     return tuple(checks)
 
 
-def sqlite_serving_rows(lake: Any) -> int | None:
-    """Rows in the lake's SQLite serving store, or None when there is none."""
-    from finops_core.lake import LakeLayout
-
-    layout = LakeLayout(lake)
-    if not layout.serving_sqlite.is_file():
+def sqlite_serving_rows(container: Container) -> int | None:
+    """Rows in the lake's SQLite serving store (when that is the configured store and it
+    exists), or None."""
+    if container.config.serving() != "sqlite" or not container.layout().serving_sqlite.is_file():
         return None
-    from adapters.sqlite.serving import SqliteServingStore
-
-    store = SqliteServingStore(layout.serving_sqlite)
-    try:
-        return store.row_count()
-    finally:
-        store.close()
+    store = container.serving()
+    return sum(store.count(table) for table in SERVING_TABLES)
 
 
-def audit_run(lake: Any, run_id: str | None = None) -> Audit:
+def _no_such_run(container: Container, run_id: str) -> DatasetMissing:
+    folder = container.layout().runs
+    ids = container.run_log().run_ids()
+    if not ids:
+        return DatasetMissing(
+            f"There is no run {run_id!r} in {folder}: it holds no run record yet; "
+            "run `finops batch` first."
+        )
+    shown = ids[-SHOWN_RUN_IDS:]
+    more = f" (the latest {len(shown)} of {len(ids)})" if len(ids) > len(shown) else ""
+    return DatasetMissing(
+        f"There is no run {run_id!r} in {folder}; the runs there are{more}: {', '.join(shown)}."
+    )
+
+
+def audit_run(container: Container, run_id: str | None = None) -> Audit:
     """The audit of one run (the latest by default); DatasetMissing when there is no such run."""
-    from entrypoints.containers import build_container
-
-    container = build_container(lake=lake)
-    try:
-        runs = container.layout().runs
-        record = container.run_log().read(run_id)
-    finally:
-        container.shutdown_resources()
+    record = container.run_log().read(run_id)
     if record is None:
         if run_id is not None:
-            raise DatasetMissing(
-                f"There is no run {run_id!r} in {runs}; run `finops audit` to see the latest."
-            )
-        raise DatasetMissing(f"There is no run record in {runs} yet; run `finops batch` first.")
-    counts = merged_counts(record)
-    return Audit(record, counts, rule_counts(counts), checks_of(record, sqlite_serving_rows(lake)))
+            raise _no_such_run(container, run_id)
+        raise DatasetMissing(
+            f"There is no run record in {container.layout().runs} yet; run `finops batch` first."
+        )
+    counts = record.counts
+    return Audit(record, rule_counts(counts), checks_of(record, sqlite_serving_rows(container)))
 
 
 # -- output ------------------------------------------------------------------------------------
@@ -177,41 +170,35 @@ def _number(value: Any) -> Any:
     return value
 
 
+def _stage_row(stage: runs.StageResult) -> Sequence[Any]:
+    shown = ", ".join(
+        f"{k}={_number(v)}"
+        for k, v in stage.counts.items()
+        if "." not in k and not (k.endswith("_short_rows") and not v)
+    )
+    status = "skipped" if stage.skipped else "ran"
+    return [stage.stage, status, round(stage.seconds, 2), shown or stage.note]
+
+
 def render(audit: Audit) -> str:
     record = audit.record
+    unfinished = "" if record.finished else ", unfinished"
     lines = [
-        f"run {record.get('run_id')} ({record.get('kind', '?')}, engine {record.get('engine', '?')}, "
-        f"started {record.get('started_at', '?')})",
+        f"run {record.run_id} ({record.kind}, engine {record.engine}, "
+        f"started {record.started_at.isoformat()}{unfinished})",
         "",
         "stages:",
-    ]
-    stage_rows: list[Sequence[Any]] = []
-    for stage in record.get("stages", []):
-        counts = dict(stage.get("counts", {}))
-        shown = ", ".join(
-            f"{k}={_number(v)}"
-            for k, v in counts.items()
-            if "." not in k and not (k.endswith("_short_rows") and not v)
-        )
-        status = "skipped" if stage.get("skipped") else "ran"
-        stage_rows.append(
-            [
-                stage.get("stage"),
-                status,
-                round(float(stage.get("seconds", 0.0)), 2),
-                shown or stage.get("note", ""),
-            ]
-        )
-    lines.append(format_table(["stage", "status", "seconds", "counts"], stage_rows))
-    lines += ["", "quality rules (events quarantined / flagged):"]
-    lines.append(
+        format_table(
+            ["stage", "status", "seconds", "counts"], [_stage_row(s) for s in record.stages]
+        ),
+        "",
+        "quality rules (events quarantined / flagged):",
         format_table(
             ["rule", "quarantined", "flagged", "meaning"],
             [[rule_id, _number(q), _number(f), message] for rule_id, message, q, f in audit.rules],
-        )
-    )
-    lines += ["", "reconciliations:"]
-    lines.append(
+        ),
+        "",
+        "reconciliations:",
         format_table(
             ["check", "left", "right", "result", "detail"],
             [
@@ -224,13 +211,13 @@ def render(audit: Audit) -> str:
                 ]
                 for c in audit.checks
             ],
-        )
-    )
-    failed = [c for c in audit.checks if not c.passed]
-    lines.append("")
-    if failed:
+        ),
+        "",
+    ]
+    if audit.failed:
         lines += [
-            f"FAIL {c.name}: {_number(c.left)} vs {_number(c.right)} ({c.detail})" for c in failed
+            f"FAIL {c.name}: {_number(c.left)} vs {_number(c.right)} ({c.detail})"
+            for c in audit.failed
         ]
     else:
         lines.append(f"all {len(audit.checks)} reconciliations passed")
@@ -238,33 +225,32 @@ def render(audit: Audit) -> str:
 
 
 def as_json(audit: Audit) -> dict[str, Any]:
+    record = audit.record.to_json()
     return {
-        "run_id": audit.record.get("run_id"),
-        "kind": audit.record.get("kind"),
-        "engine": audit.record.get("engine"),
-        "started_at": audit.record.get("started_at"),
-        "stages": list(audit.record.get("stages", [])),
+        "run_id": record["run_id"],
+        "kind": record["kind"],
+        "engine": record["engine"],
+        "started_at": record["started_at"],
+        "finished": record["finished"],
+        "stages": record["stages"],
         "rules": [
             {"rule": rule_id, "quarantined": q, "flagged": f, "meaning": message}
             for rule_id, message, q, f in audit.rules
         ],
-        "reconciliations": [attrs.asdict(check) for check in audit.checks],
+        "reconciliations": [check.to_json() for check in audit.checks],
         "passed": audit.passed,
     }
 
 
-def run(args: argparse.Namespace) -> int:
-    audit = audit_run(lake_path(args), args.run)
+def run(args: argparse.Namespace, container: Container) -> int:
+    audit = audit_run(container, args.run)
     if args.json:
         print(json.dumps(as_json(audit), indent=2, default=str))
     else:
         print(render(audit))
     if not audit.passed:
-        failed = sum(1 for check in audit.checks if not check.passed)
-        print(
-            f"finops: audit of run {audit.record.get('run_id')} failed: {failed} of "
-            f"{len(audit.checks)} reconciliations do not add up (see FAIL above).",
-            file=sys.stderr,
+        raise AuditFailed(
+            f"audit of run {audit.record.run_id} failed: {len(audit.failed)} of "
+            f"{len(audit.checks)} reconciliations do not add up (see FAIL above)."
         )
-        return 1
     return 0

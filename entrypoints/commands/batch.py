@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from entrypoints.commands.common import add_command, add_lake_option, lake_path
+from entrypoints.commands.common import (
+    add_command,
+    add_engine_option,
+    add_lake_option,
+    add_master_option,
+)
+from entrypoints.containers import Container
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -14,20 +20,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "run the batch layer: bronze, silver (+ quarantine), gold",
         "Run the batch layer over the landing zone in <lake>/landing: the seven CSVs to bronze,\n"
         "usage events to bronze (backfilled from landing when the speed layer has not run),\n"
-        "silver with quality rules and quarantine, and gold org_daily_usage_by_service.\n"
-        "Reruns replace, never append. Prints per-stage counts and seconds.",
+        "silver with quality rules and quarantine, and every gold mart.\n"
+        "Reruns replace, never append. Prints per-stage counts and seconds; exits 1 when a\n"
+        "reconciliation of the run fails.",
         "finops batch --lake ./datalake --engine spark",
     )
     add_lake_option(parser)
-    parser.add_argument(
-        "--engine", choices=("spark", "memory"), default=None, help="engine (default: spark)"
-    )
-    parser.add_argument(
-        "--master",
-        default=None,
-        metavar="URL",
-        help="Spark master, e.g. spark://host:7077 (default local[*])",
-    )
+    add_engine_option(parser)
+    add_master_option(parser)
     parser.add_argument(
         "--backfill",
         action="store_true",
@@ -36,13 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, container: Container) -> int:
     from entrypoints.app import batch
 
-    return batch(
-        lake_path(args),
-        engine=args.engine,
-        master=args.master,
-        verbose=args.verbose,
-        force_backfill=args.backfill,
-    )
+    record = batch(container, force_backfill=args.backfill)
+    return 0 if record.passed else 1

@@ -1,16 +1,15 @@
-"""Options shared by several sub-commands."""
+"""Options shared by several sub-commands.
+
+A flag left out is None: the setting then comes from the TOML file, ./cred.env or the
+environment (`entrypoints.config`), and the command reads it from its container.
+"""
 
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
-DEFAULT_LAKE = "datalake"
-
-
-def default_lake() -> Path:
-    return Path(os.environ.get("FINOPS_LAKE", DEFAULT_LAKE))
+from entrypoints.config import ENGINES, SERVING_KINDS
 
 
 def add_lake_option(parser: argparse.ArgumentParser) -> None:
@@ -19,12 +18,42 @@ def add_lake_option(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         metavar="DIR",
-        help="lake folder (default: $FINOPS_LAKE or ./datalake)",
+        help="lake folder (default: the `lake` setting, $FINOPS_LAKE or ./datalake)",
     )
 
 
-def lake_path(args: argparse.Namespace) -> Path:
-    return args.lake if args.lake is not None else default_lake()
+def add_engine_option(parser: argparse.ArgumentParser, what: str = "engine") -> None:
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default=None,
+        help=f"{what} (default: the `engine` setting, spark)",
+    )
+
+
+def add_master_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--master",
+        default=None,
+        metavar="URL",
+        help="Spark master, e.g. spark://host:7077 (default: the `spark_master` setting, local[*])",
+    )
+
+
+def add_serving_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--serving",
+        choices=SERVING_KINDS,
+        default=None,
+        help="serving store (default: the `serving` setting, sqlite): sqlite (a file in the "
+        "lake), cassandra (cassandra_* settings), astra (astra_db_* settings) or memory (this "
+        "process only)",
+    )
+
+
+def read_only(parser: argparse.ArgumentParser) -> None:
+    """The command only reads the serving store: it never creates one."""
+    parser.set_defaults(read_only=True)
 
 
 def add_command(

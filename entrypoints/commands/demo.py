@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from entrypoints.commands.common import add_command, add_lake_option, lake_path
+from entrypoints.commands.common import add_command, add_engine_option, add_lake_option
+from entrypoints.containers import Container
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -13,25 +15,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "demo",
         "run the whole pipeline end to end on the embedded defaults",
         "Land data/cloud_provider_challenge_dataset_v1.zip if it is there (else generate a\n"
-        "scale-1 synthetic landing), run the speed layer once, the batch layer, load the\n"
+        "scale-1 synthetic landing), run the speed layer once (Spark), the batch layer, load the\n"
         "embedded SQLite serving store, then print Q1 and Q2 for the costliest org and the\n"
         "audit. Run it again: it is idempotent and says what it skipped.",
         "finops demo --lake ./datalake",
     )
     add_lake_option(parser)
-    parser.add_argument(
-        "--engine", choices=("spark", "memory"), default=None, help="batch engine (default: spark)"
-    )
+    add_engine_option(parser, "batch engine")
     parser.add_argument(
         "--zip",
+        type=Path,
         default=None,
         metavar="PATH",
         help="dataset zip (default data/cloud_provider_challenge_dataset_v1.zip)",
     )
-    parser.set_defaults(handler=run)
+    # The demo serves from the embedded SQLite store whatever the `serving` setting says.
+    parser.set_defaults(handler=run, serving="sqlite")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, container: Container) -> int:
     from entrypoints.app import demo
 
-    return demo(lake_path(args), engine=args.engine, zip_path=args.zip, verbose=args.verbose)
+    return 0 if demo(container, args.zip).passed else 1

@@ -7,7 +7,8 @@ import sys
 import time
 
 from adapters.landing.generator import generate
-from entrypoints.commands.common import add_command, add_lake_option, lake_path
+from entrypoints.commands.common import add_command, add_lake_option
+from entrypoints.containers import Container
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -59,9 +60,9 @@ class _Progress:
                 self.next_share += 0.05
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, container: Container) -> int:
     result = generate(
-        lake_path(args),
+        container.layout().root,
         seed=args.seed,
         scale=args.scale,
         dirty_rate=args.dirty,

@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 
 from adapters.landing.zip_intake import land_zip
-from entrypoints.commands.common import add_command, add_lake_option, lake_path
+from entrypoints.commands.common import add_command, add_lake_option
+from entrypoints.containers import Container
 
 DEFAULT_ZIP = Path("data/cloud_provider_challenge_dataset_v1.zip")
 
@@ -40,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    result = land_zip(args.zip, lake_path(args), replace=args.replace)
+def run(args: argparse.Namespace, container: Container) -> int:
+    result = land_zip(args.zip, container.layout().root, replace=args.replace)
     print(result.summary())
     return 0

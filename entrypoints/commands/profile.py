@@ -9,7 +9,8 @@ import time
 from typing import Any
 
 from adapters.landing.profile import profile_landing
-from entrypoints.commands.common import add_command, add_lake_option, lake_path
+from entrypoints.commands.common import add_command, add_lake_option
+from entrypoints.containers import Container
 from finops_core.errors import DatasetMissing
 
 
@@ -31,9 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, container: Container) -> int:
     started = time.perf_counter()
-    landing = lake_path(args) / "landing"
+    landing = container.layout().landing
     if not landing.is_dir():
         raise DatasetMissing(
             f"{landing} does not exist: run `finops landing` or `finops generate` first"

@@ -9,9 +9,11 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
-from typing import Any
 
-from entrypoints.commands.common import add_command, add_lake_option, lake_path
+from entrypoints.commands.common import add_command, add_lake_option, add_master_option
+from entrypoints.containers import Container
+from finops_core import usecases
+from finops_core.errors import DatasetMissing
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -50,71 +52,38 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         help="at most N new files per micro-batch (default: all)",
     )
-    parser.add_argument(
-        "--master",
-        default=None,
-        metavar="URL",
-        help="Spark master, e.g. spark://host:7077 (default local[*])",
-    )
+    add_master_option(parser)
     parser.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from entrypoints.containers import build_container
-    from finops_core import usecases
-
-    container = build_container(
-        lake=lake_path(args), engine="spark", spark_master=args.master, verbose=args.verbose
-    )
-    sessions = _sessions(args)
-    try:
-        from adapters.spark.streaming import BronzeStream, StreamOptions, stream_record
-
-        layout = container.layout()
-        if not layout.landing_events.is_dir():  # before paying for a JVM
-            from finops_core.errors import DatasetMissing
-
-            raise DatasetMissing(
-                f"there is no {layout.landing_events}: run `finops landing` (or `finops generate`) first"
-            )
-        run_context = usecases.new_run(container.clock(), "stream")
-        progress = container.progress()
-        options = StreamOptions(
-            once=args.once, trigger_seconds=args.trigger, max_files=args.max_files
+def run(args: argparse.Namespace, container: Container) -> int:
+    layout = container.layout()
+    if not layout.landing_events.is_dir():  # before paying for a JVM
+        raise DatasetMissing(
+            f"there is no {layout.landing_events}: run `finops landing` (or `finops generate`) first"
         )
-        stream = BronzeStream(sessions.get(), layout, _parser())
-        stop = threading.Event()
-        with _stop_on_signals(stop):
-            result = stream.run(
-                run_context,
-                options,
-                stop,
-                on_batch=lambda counts: progress.update("stream", counts.summary()),
-            )
-        container.run_log().write(stream_record(run_context, options, result))
-        totals = result.totals
-        print(
-            f"stream {run_context.run_id}: "
-            + " ".join(f"{k}={_number(v)}" for k, v in totals.items())
-        )
-        return 0
-    finally:
-        sessions.close()
-        container.shutdown_resources()
-
-
-def _sessions(args: argparse.Namespace) -> Any:
-    """The batch engine's session factory, so both layers write the lake with the same settings
-    (UTC, int64-micros timestamps); it borrows an active session and stops only one it started."""
-    from adapters.spark.session import SessionSettings, SparkSessions
-
-    return SparkSessions(SessionSettings(master=args.master, verbose=args.verbose))
-
-
-def _parser() -> Any:
+    spark = container.spark()  # the container's session: the batch engine's settings (UTC, ...)
     from adapters.spark.events import parse_event_lines
+    from adapters.spark.streaming import BronzeStream, StreamOptions, stream_record
 
-    return parse_event_lines
+    run_context = usecases.new_run(container.clock(), "stream")
+    progress = container.progress()
+    options = StreamOptions(once=args.once, trigger_seconds=args.trigger, max_files=args.max_files)
+    stream = BronzeStream(spark, layout, parse_event_lines)
+    stop = threading.Event()
+    with _stop_on_signals(stop):
+        result = stream.run(
+            run_context,
+            options,
+            stop,
+            on_batch=lambda counts: progress.update("stream", counts.summary()),
+        )
+    container.run_log().write(stream_record(run_context, options, result))
+    totals = result.totals
+    print(
+        f"stream {run_context.run_id}: " + " ".join(f"{k}={_number(v)}" for k, v in totals.items())
+    )
+    return 0
 
 
 @contextmanager

@@ -8,14 +8,16 @@ container over them and shuts its resources down when the command ends.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import shlex
 import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
 from entrypoints.config import cli_configuration
-from entrypoints.containers import container_for, running
+from entrypoints.containers import Container, container_for, running
 from finops_core.errors import FinopsError
 
 # Each module defines `register(subparsers)`; the order here is the order `--help` lists them.
@@ -71,6 +73,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _waiting(message: str) -> None:
+    print(f"finops: {message}", file=sys.stderr, flush=True)
+
+
+def _lake_held(
+    container: Container, args: argparse.Namespace, arguments: Sequence[str]
+) -> contextlib.AbstractContextManager[None]:
+    """The lake's lock for a command that writes the lake; nothing for one that only reads."""
+    if not getattr(args, "writes_lake", False):
+        return contextlib.nullcontext()
+    command = shlex.join(["finops", *arguments])
+    return container.lake_lock().hold(command, wait=not args.no_wait, waiting=_waiting)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     arguments = list(sys.argv[1:] if argv is None else argv)
@@ -82,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with cli_configuration(args) as settings:
             # The one container of this command: read-only commands never create a store.
             container = container_for(settings, read_only=getattr(args, "read_only", False))
-            with running(container):
+            with running(container), _lake_held(container, args, arguments):
                 return int(args.handler(args, container) or 0)
     except FinopsError as error:
         if args.verbose:

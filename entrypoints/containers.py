@@ -21,6 +21,7 @@ from dependency_injector import containers, providers
 
 from adapters.clock import SystemClock
 from adapters.console import ConsoleProgress
+from adapters.flock import FlockLakeLock
 from adapters.runlog import JsonRunLog
 from entrypoints.config import SERVING_KINDS, Settings, load_settings, setting_names
 from finops_core.errors import EngineUnavailable, FinopsError, ServingUnavailable
@@ -185,6 +186,7 @@ class Container(containers.DeclarativeContainer):
     clock = providers.Singleton(SystemClock)
     progress = providers.Singleton(ConsoleProgress, detail=config.verbose)
     run_log = providers.Singleton(lambda layout: JsonRunLog(layout.runs), layout)
+    lake_lock = providers.Singleton(lambda layout: FlockLakeLock(layout.root), layout)
 
     spark = providers.Resource(
         spark_session,

@@ -25,3 +25,9 @@ class ServingUnavailable(FinopsError):
 
 class EngineUnavailable(FinopsError):
     exit_code = 6
+
+
+class LakeBusy(FinopsError):
+    """Another command is writing the lake (and this one was told not to wait)."""
+
+    exit_code = 7

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
 from typing import Protocol
 
 import attrs
@@ -21,6 +22,7 @@ __all__ = [
     "Clock",
     "Engine",
     "Lake",
+    "LakeLock",
     "LandingSource",
     "PartitionSink",
     "Progress",
@@ -152,6 +154,18 @@ class ServingStore(SliceReader, Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class LakeLock(Protocol):
+    """One writer at a time per lake: a lock that dies with the process holding it."""
+
+    def hold(
+        self, command: str, *, wait: bool, waiting: Callable[[str], None]
+    ) -> AbstractContextManager[None]:
+        """Hold the lake for `command` for the duration of the block. Another holder: with
+        `wait`, tell `waiting` who it is and block until it is gone; without, raise LakeBusy
+        naming it."""
+        ...
 
 
 class RunLog(Protocol):

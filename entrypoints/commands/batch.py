@@ -9,6 +9,7 @@ from entrypoints.commands.common import (
     add_engine_option,
     add_lake_option,
     add_master_option,
+    writes_lake,
 )
 from entrypoints.containers import Container
 
@@ -33,6 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="rebuild bronze events from landing even when they exist",
     )
+    writes_lake(parser)
     parser.set_defaults(handler=run)
 
 

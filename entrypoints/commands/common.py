@@ -51,6 +51,19 @@ def add_serving_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def writes_lake(parser: argparse.ArgumentParser) -> None:
+    """The command writes the lake: it holds the lake's lock while it runs (one writer at a
+    time; `query`, `audit` and `profile` never take it)."""
+    parser.add_argument(
+        "--no-wait",
+        dest="no_wait",
+        action="store_true",
+        help="if another finops command is writing this lake, stop at once (exit 7) and name "
+        "it, instead of waiting for it to finish",
+    )
+    parser.set_defaults(writes_lake=True)
+
+
 def read_only(parser: argparse.ArgumentParser) -> None:
     """The command only reads the serving store: it never creates one."""
     parser.set_defaults(read_only=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from entrypoints.commands.common import add_command, add_engine_option, add_lake_option
+from entrypoints.commands.common import add_command, add_engine_option, add_lake_option, writes_lake
 from entrypoints.containers import Container
 
 
@@ -30,6 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="dataset zip (default data/cloud_provider_challenge_dataset_v1.zip)",
     )
     # The demo serves from the embedded SQLite store whatever the `serving` setting says.
+    writes_lake(parser)
     parser.set_defaults(handler=run, serving="sqlite")
 
 

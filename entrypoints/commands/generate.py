@@ -7,7 +7,7 @@ import sys
 import time
 
 from adapters.landing.generator import generate
-from entrypoints.commands.common import add_command, add_lake_option
+from entrypoints.commands.common import add_command, add_lake_option, writes_lake
 from entrypoints.containers import Container
 
 
@@ -39,6 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--replace", action="store_true", help="replace an existing <lake>/landing/"
     )
+    writes_lake(parser)
     parser.set_defaults(handler=run)
 
 

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from adapters.landing.zip_intake import land_zip
-from entrypoints.commands.common import add_command, add_lake_option
+from entrypoints.commands.common import add_command, add_lake_option, writes_lake
 from entrypoints.containers import Container
 
 DEFAULT_ZIP = Path("data/cloud_provider_challenge_dataset_v1.zip")
@@ -38,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="replace a landing that came from another zip or from the generator",
     )
+    writes_lake(parser)
     parser.set_defaults(handler=run)
 
 

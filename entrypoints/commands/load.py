@@ -9,6 +9,7 @@ from entrypoints.commands.common import (
     add_engine_option,
     add_lake_option,
     add_serving_option,
+    writes_lake,
 )
 from entrypoints.containers import Container
 
@@ -27,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_lake_option(parser)
     add_serving_option(parser)
     add_engine_option(parser, "engine that reads gold")
+    writes_lake(parser)
     parser.set_defaults(handler=run)
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-from entrypoints.commands.common import add_command, add_lake_option, add_master_option
+from entrypoints.commands.common import add_command, add_lake_option, add_master_option, writes_lake
 from entrypoints.containers import Container
 from finops_core import usecases
 from finops_core.errors import DatasetMissing
@@ -53,6 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="at most N new files per micro-batch (default: all)",
     )
     add_master_option(parser)
+    writes_lake(parser)
     parser.set_defaults(handler=run)
 
 

@@ -1,0 +1,130 @@
+"""One writer at a time per lake: a second writer waits, or refuses with --no-wait naming the
+first; the lock dies with its process; readers never take it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from adapters.flock import FlockLakeLock
+from entrypoints.cli import main
+from finops_core.errors import LakeBusy
+
+FINOPS = [sys.executable, "-m", "entrypoints.cli"]
+HOLDER = """
+import sys, time
+from pathlib import Path
+from adapters.flock import FlockLakeLock
+root, release = Path(sys.argv[1]), Path(sys.argv[2])
+with FlockLakeLock(root).hold("finops batch --lake " + str(root), wait=False, waiting=print):
+    print("held", flush=True)
+    while not release.exists():
+        time.sleep(0.02)
+"""
+
+
+def _hold(root: Path, release: Path) -> subprocess.Popen[str]:
+    """A process holding the lake's lock until `release` exists."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(root), str(release)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def _finops(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*FINOPS, *args], capture_output=True, text=True, timeout=300)
+
+
+def test_a_second_writer_with_no_wait_stops_and_names_the_first(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    holder = _hold(lake, tmp_path / "release")
+    try:
+        refused = _finops("generate", "--lake", str(lake), "--scale", "0.01", "--no-wait")
+        assert refused.returncode == LakeBusy.exit_code, refused.stderr
+        assert f"`finops batch --lake {lake}` (pid {holder.pid}," in refused.stderr
+        assert "Traceback" not in refused.stderr
+        assert not (lake / "landing").exists()  # the refused writer wrote nothing
+    finally:
+        (tmp_path / "release").touch()
+        holder.wait(timeout=30)
+
+
+def test_a_second_writer_waits_for_the_first_then_runs(tmp_path: Path) -> None:
+    lake, release = tmp_path / "lake", tmp_path / "release"
+    holder = _hold(lake, release)
+    waiter = subprocess.Popen(
+        [*FINOPS, "generate", "--lake", str(lake), "--scale", "0.01"],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert waiter.stderr is not None
+        first = waiter.stderr.readline()
+        assert f"waiting for `finops batch --lake {lake}` (pid {holder.pid}," in first
+        time.sleep(0.5)
+        assert waiter.poll() is None and not (lake / "landing").exists()  # still waiting
+        release.touch()
+        holder.wait(timeout=30)
+        assert waiter.wait(timeout=120) == 0
+        assert (lake / "landing" / "customers_orgs.csv").is_file()
+    finally:
+        release.touch()
+        waiter.kill()
+        waiter.wait()
+
+
+def test_the_lock_dies_with_a_killed_writer(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    holder = _hold(lake, tmp_path / "never")
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait(timeout=30)
+    with FlockLakeLock(lake).hold("finops load", wait=False, waiting=print):
+        assert "finops load" in (lake / "_lock").read_text()
+    assert (lake / "_lock").read_text() == ""  # released: no owner left behind
+
+
+def test_two_batches_started_together_never_both_write(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    assert main(["generate", "--lake", str(lake), "--scale", "1"]) == 0
+    runs = lake / "_runs"
+    before = set(runs.glob("*.json")) if runs.exists() else set()
+    command = [*FINOPS, "batch", "--engine", "memory", "--lake", str(lake), "--no-wait"]
+    both = [subprocess.Popen(command, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outcomes = [(p.pid, p.wait(timeout=300), p.communicate()[1]) for p in both]
+    codes = sorted(code for _, code, _ in outcomes)
+    assert codes == [0, LakeBusy.exit_code], outcomes
+    (winner,) = [pid for pid, code, _ in outcomes if code == 0]
+    (loser_error,) = [err for _, code, err in outcomes if code != 0]
+    assert f"(pid {winner}," in loser_error and "finops batch --engine memory" in loser_error
+    assert len(set(runs.glob("*.json")) - before) == 1  # one batch ran, one record
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["audit"],
+        ["profile"],
+        ["query", "q2", "--org", "org_x", "--serving", "sqlite"],
+    ],
+)
+def test_readers_never_wait_for_the_lock(tmp_path: Path, argv: list[str]) -> None:
+    lake = tmp_path / "lake"
+    holder = _hold(lake, tmp_path / "release")
+    try:
+        started = time.monotonic()
+        done = _finops(argv[0], *argv[1:], "--lake", str(lake))
+        assert time.monotonic() - started < 60
+        assert "waiting for" not in done.stderr and "being written" not in done.stderr
+    finally:
+        (tmp_path / "release").touch()
+        holder.wait(timeout=30)

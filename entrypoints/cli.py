@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
-import shlex
 import sys
 import traceback
 from collections.abc import Sequence
@@ -78,13 +77,12 @@ def _waiting(message: str) -> None:
 
 
 def _lake_held(
-    container: Container, args: argparse.Namespace, arguments: Sequence[str]
+    container: Container, args: argparse.Namespace
 ) -> contextlib.AbstractContextManager[None]:
     """The lake's lock for a command that writes the lake; nothing for one that only reads."""
     if not getattr(args, "writes_lake", False):
         return contextlib.nullcontext()
-    command = shlex.join(["finops", *arguments])
-    return container.lake_lock().hold(command, wait=not args.no_wait, waiting=_waiting)
+    return container.lake_lock().hold(wait=not args.no_wait, waiting=_waiting)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -98,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with cli_configuration(args) as settings:
             # The one container of this command: read-only commands never create a store.
             container = container_for(settings, read_only=getattr(args, "read_only", False))
-            with running(container), _lake_held(container, args, arguments):
+            with running(container), _lake_held(container, args):
                 return int(args.handler(args, container) or 0)
     except FinopsError as error:
         if args.verbose:

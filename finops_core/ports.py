@@ -159,12 +159,9 @@ class ServingStore(SliceReader, Protocol):
 class LakeLock(Protocol):
     """One writer at a time per lake: a lock that dies with the process holding it."""
 
-    def hold(
-        self, command: str, *, wait: bool, waiting: Callable[[str], None]
-    ) -> AbstractContextManager[None]:
-        """Hold the lake for `command` for the duration of the block. Another holder: with
-        `wait`, tell `waiting` who it is and block until it is gone; without, raise LakeBusy
-        naming it."""
+    def hold(self, *, wait: bool, waiting: Callable[[str], None]) -> AbstractContextManager[None]:
+        """Hold the lake for the duration of the block. Another holder: with `wait`, tell
+        `waiting` who it is and block until it is gone; without, raise LakeBusy naming it."""
         ...
 
 

@@ -22,7 +22,8 @@ import sys, time
 from pathlib import Path
 from adapters.flock import FlockLakeLock
 root, release = Path(sys.argv[1]), Path(sys.argv[2])
-with FlockLakeLock(root).hold("finops batch --lake " + str(root), wait=False, waiting=print):
+root.mkdir(parents=True, exist_ok=True)
+with FlockLakeLock(root).hold(wait=False, waiting=print):
     print("held", flush=True)
     while not release.exists():
         time.sleep(0.02)
@@ -31,8 +32,10 @@ with FlockLakeLock(root).hold("finops batch --lake " + str(root), wait=False, wa
 
 def _hold(root: Path, release: Path) -> subprocess.Popen[str]:
     """A process holding the lake's lock until `release` exists."""
+    script = release.with_name("holder.py")
+    script.write_text(HOLDER)
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(root), str(release)],
+        [sys.executable, str(script), str(root), str(release)],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -50,7 +53,9 @@ def test_a_second_writer_with_no_wait_stops_and_names_the_first(tmp_path: Path) 
     try:
         refused = _finops("generate", "--lake", str(lake), "--scale", "0.01", "--no-wait")
         assert refused.returncode == LakeBusy.exit_code, refused.stderr
-        assert f"`finops batch --lake {lake}` (pid {holder.pid}," in refused.stderr
+        assert (
+            f"(pid {holder.pid})" in refused.stderr and str(tmp_path / "release") in refused.stderr
+        )
         assert "Traceback" not in refused.stderr
         assert not (lake / "landing").exists()  # the refused writer wrote nothing
     finally:
@@ -70,7 +75,7 @@ def test_a_second_writer_waits_for_the_first_then_runs(tmp_path: Path) -> None:
     try:
         assert waiter.stderr is not None
         first = waiter.stderr.readline()
-        assert f"waiting for `finops batch --lake {lake}` (pid {holder.pid}," in first
+        assert first.startswith("finops: waiting for `") and f"(pid {holder.pid})" in first
         time.sleep(0.5)
         assert waiter.poll() is None and not (lake / "landing").exists()  # still waiting
         release.touch()
@@ -88,9 +93,8 @@ def test_the_lock_dies_with_a_killed_writer(tmp_path: Path) -> None:
     holder = _hold(lake, tmp_path / "never")
     os.kill(holder.pid, signal.SIGKILL)
     holder.wait(timeout=30)
-    with FlockLakeLock(lake).hold("finops load", wait=False, waiting=print):
-        assert "finops load" in (lake / "_lock").read_text()
-    assert (lake / "_lock").read_text() == ""  # released: no owner left behind
+    with FlockLakeLock(lake).hold(wait=False, waiting=print):
+        assert list(lake.iterdir()) == []  # locking wrote nothing into the lake
 
 
 def test_two_batches_started_together_never_both_write(tmp_path: Path) -> None:
@@ -105,8 +109,20 @@ def test_two_batches_started_together_never_both_write(tmp_path: Path) -> None:
     assert codes == [0, LakeBusy.exit_code], outcomes
     (winner,) = [pid for pid, code, _ in outcomes if code == 0]
     (loser_error,) = [err for _, code, err in outcomes if code != 0]
-    assert f"(pid {winner}," in loser_error and "finops batch --engine memory" in loser_error
+    assert f"`finops batch --engine memory --lake {lake} --no-wait` (pid {winner})" in loser_error
     assert len(set(runs.glob("*.json")) - before) == 1  # one batch ran, one record
+
+
+def test_a_lake_not_created_yet_is_locked_through_the_folder_above_it(tmp_path: Path) -> None:
+    holder = _hold(tmp_path, tmp_path / "release")  # holds tmp_path itself
+    try:
+        refused = _finops("generate", "--lake", str(tmp_path / "new"), "--no-wait")
+        assert refused.returncode == LakeBusy.exit_code, refused.stderr
+        assert f"(pid {holder.pid})" in refused.stderr
+        assert not (tmp_path / "new").exists()
+    finally:
+        (tmp_path / "release").touch()
+        holder.wait(timeout=30)
 
 
 @pytest.mark.parametrize(

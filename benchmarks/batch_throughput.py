@@ -178,9 +178,12 @@ SELECT org_id,
        CAST(strptime("timestamp", '%Y-%m-%dT%H:%M:%SZ') AS DATE) AS usage_date,
        coalesce(service, 'unknown') AS service,
        sum(TRY_CAST(cost_usd_increment AS DOUBLE)) AS daily_cost_usd,
-       coalesce(sum(CASE WHEN metric = 'requests' THEN TRY_CAST("value" AS DOUBLE) END), 0) AS requests,
-       coalesce(sum(CASE WHEN metric = 'cpu_hours' THEN TRY_CAST("value" AS DOUBLE) END), 0) AS cpu_hours,
-       coalesce(sum(CASE WHEN metric = 'storage_gb_hours' THEN TRY_CAST("value" AS DOUBLE) END), 0) AS storage_gb_hours,
+       coalesce(sum(CASE WHEN metric = 'requests' THEN TRY_CAST("value" AS DOUBLE) END), 0)
+           AS requests,
+       coalesce(sum(CASE WHEN metric = 'cpu_hours' THEN TRY_CAST("value" AS DOUBLE) END), 0)
+           AS cpu_hours,
+       coalesce(sum(CASE WHEN metric = 'storage_gb_hours' THEN TRY_CAST("value" AS DOUBLE) END), 0)
+           AS storage_gb_hours,
        count(*) AS event_count
 FROM read_json(?, format = 'newline_delimited', ignore_errors = true,
                columns = {event_id: 'VARCHAR', "timestamp": 'VARCHAR', org_id: 'VARCHAR',
@@ -277,9 +280,12 @@ def main(argv: list[str] | None = None) -> int:
                 timings[millions] = (spark, duck_seconds)
                 ratio = spark.seconds / duck_seconds
                 print(
-                    f"  spark  {spark.events:,} events in {spark.seconds:.1f} s = {spark.events / spark.seconds:,.0f} events/s "
-                    f"(gold {int(spark.counts['gold.gold_rows']):,} rows, cost {spark.counts['gold.gold_cost_usd']:,.2f})\n"
-                    f"  duckdb {duck_rows:,} gold rows in {duck_seconds:.2f} s = {spark.events / duck_seconds:,.0f} events/s "
+                    f"  spark  {spark.events:,} events in {spark.seconds:.1f} s "
+                    f"= {spark.events / spark.seconds:,.0f} events/s "
+                    f"(gold {int(spark.counts['gold.gold_rows']):,} rows, "
+                    f"cost {spark.counts['gold.gold_cost_usd']:,.2f})\n"
+                    f"  duckdb {duck_rows:,} gold rows in {duck_seconds:.2f} s "
+                    f"= {spark.events / duck_seconds:,.0f} events/s "
                     f"(cost {duck_cost:,.2f})\n"
                     f"  ratio spark/duckdb {ratio:.1f} (target <= 4)",
                     flush=True,
@@ -291,12 +297,14 @@ def main(argv: list[str] | None = None) -> int:
         small, large = sorted(timings)[0], sorted(timings)[-1]
         growth = timings[large][0].seconds / timings[small][0].seconds
         print(
-            f"time({large:g} M) / time({small:g} M) = {growth:.2f} (target <= {1.1 * large / small:.1f})"
+            f"time({large:g} M) / time({small:g} M) = {growth:.2f} "
+            f"(target <= {1.1 * large / small:.1f})"
         )
     if not args.skip_real and REAL_ZIP.exists():
         seconds, rss, code = real_dataset_wall_time(work)
         print(
-            f"`finops batch --engine spark` on the real dataset: {seconds:.1f} s wall (exit {code}, target <= 20 s), "
+            f"`finops batch --engine spark` on the real dataset: {seconds:.1f} s wall "
+            f"(exit {code}, target <= 20 s), "
             f"driver JVM peak RSS {rss:,.0f} MB (target <= 1024 MB)"
         )
     return 0

@@ -151,7 +151,8 @@ def main() -> int:
         fast_s = time.perf_counter() - started
         fast_rate = loaded / fast_s
         print(
-            f"loader=prepared_concurrent batch_rows={args.batch_rows} rows={loaded} seconds={fast_s:.2f} rows_per_s={fast_rate:.0f}",
+            f"loader=prepared_concurrent batch_rows={args.batch_rows} rows={loaded} "
+            f"seconds={fast_s:.2f} rows_per_s={fast_rate:.0f}",
             flush=True,
         )
 
@@ -165,7 +166,8 @@ def main() -> int:
         naive_s = time.perf_counter() - started
         naive_rate = len(naive_rows) / naive_s
         print(
-            f"loader=naive_unprepared_sync rows={len(naive_rows)} seconds={naive_s:.2f} rows_per_s={naive_rate:.0f}",
+            f"loader=naive_unprepared_sync rows={len(naive_rows)} "
+            f"seconds={naive_s:.2f} rows_per_s={naive_rate:.0f}",
             flush=True,
         )
         print(f"ratio_vs_naive={fast_rate / naive_rate:.1f}", flush=True)
@@ -195,7 +197,8 @@ def main() -> int:
             sqlite.upsert(DAILY, rows)
             sqlite_s = time.perf_counter() - started
             print(
-                f"loader=sqlite rows={len(rows)} seconds={sqlite_s:.2f} rows_per_s={len(rows) / sqlite_s:.0f}",
+                f"loader=sqlite rows={len(rows)} seconds={sqlite_s:.2f} "
+                f"rows_per_s={len(rows) / sqlite_s:.0f}",
                 flush=True,
             )
             q1(sqlite)(0)

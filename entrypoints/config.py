@@ -347,7 +347,8 @@ def render_settings_table() -> str:
             else f"`{str(value).lower() if isinstance(value, bool) else value}`"
         )
         lines.append(
-            f"| `{field.name}` | {default} | `{field.metadata['env']}` | {field.metadata['meaning']} |"
+            f"| `{field.name}` | {default} | `{field.metadata['env']}` "
+            f"| {field.metadata['meaning']} |"
         )
     return "\n".join(lines)
 
@@ -386,7 +387,10 @@ def cli_configuration(args: argparse.Namespace) -> Iterator[Settings]:
 
 
 def check_lake_location(lake: Path) -> None:
-    """A ConfigurationError when a file stands where the lake folder (or one of its parents) must be."""
+    """A ConfigurationError when a file stands where the lake folder must be.
+
+    That is the lake folder itself or one of its parents.
+    """
     for folder in (lake, *lake.parents):
         if folder.exists():
             if not folder.is_dir():

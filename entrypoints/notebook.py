@@ -1,9 +1,10 @@
 """Helpers for a Jupyter notebook: run the pipeline's stages and look at the results.
 
 Everything goes through the same container as the CLI, and rows are dicts keyed by the
-declared column names (`finops_core.marts`, `finops_core.serving`). With the Spark engine the container
-borrows the notebook's active SparkSession when there is one and never stops it. Results come
-back as pandas DataFrames and matplotlib Figures (built without pyplot's global state).
+declared column names (`finops_core.marts`, `finops_core.serving`). With the Spark engine the
+container borrows the notebook's active SparkSession when there is one and never stops it.
+Results come back as pandas DataFrames and matplotlib Figures (built without pyplot's global
+state).
 """
 
 from __future__ import annotations
@@ -33,7 +34,10 @@ DATASET_ZIP = Path("data") / "cloud_provider_challenge_dataset_v1.zip"
 
 
 def project_root(start: Path | None = None) -> Path | None:
-    """The nearest folder holding pyproject.toml, from `start` (default: the working directory) up."""
+    """The nearest folder holding pyproject.toml, from `start` up.
+
+    `start` defaults to the working directory.
+    """
     here = (start or Path.cwd()).absolute()
     return next(
         (folder for folder in (here, *here.parents) if (folder / "pyproject.toml").is_file()), None

@@ -43,7 +43,10 @@ def decode_line(raw: bytes) -> tuple[str, bool]:
 
 
 def split_lines(content: bytes) -> list[bytes]:
-    """The lines of a JSONL file: split on \\n, a trailing \\r dropped, the final empty piece ignored."""
+    """The lines of a JSONL file.
+
+    Split on \\n, a trailing \\r dropped, the final empty piece ignored.
+    """
     if not content:
         return []
     pieces = content.split(b"\n")

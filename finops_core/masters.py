@@ -42,7 +42,10 @@ def typed_value(text: str | None, logical_type: LogicalType) -> Typed:
 
 
 def typed_row(contract: SourceContract, fields: Sequence[str | None]) -> dict[str, Typed]:
-    """Bronze row from CSV fields; a short row's missing trailing fields are null, extras dropped."""
+    """Bronze row from CSV fields.
+
+    A short row's missing trailing fields are null, extras dropped.
+    """
     padded = list(fields[: len(contract.columns)]) + [None] * (len(contract.columns) - len(fields))
     return {
         column.name: typed_value(text, column.type)

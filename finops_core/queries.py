@@ -31,7 +31,10 @@ def daily_usage(
     end: dt.date,
     service: str | None = None,
 ) -> list[dict[str, object]]:
-    """Q1: the org's rows with start <= usage_date <= end (one service if given), by date, service."""
+    """Q1: the org's rows with start <= usage_date <= end, by date, service.
+
+    Only one service's rows if `service` is given.
+    """
     if start > end:
         return []
     rows = store.read_slice(DAILY, (org_id,), (start,), (end,))

@@ -190,9 +190,9 @@ def test_without_a_run_record_the_audit_says_what_to_do(
 ) -> None:
     assert main(["audit", "--lake", str(tmp_path / "empty")]) == 3
     err = capsys.readouterr().err
-    assert (
-        err.strip()
-        == f"finops: There is no run record in {tmp_path / 'empty' / '_runs'} yet; run `finops batch` first."
+    assert err.strip() == (
+        f"finops: There is no run record in {tmp_path / 'empty' / '_runs'} yet; "
+        "run `finops batch` first."
     )
 
 

@@ -205,11 +205,15 @@ CLI_ENVIRONMENT = (
 ORG = "org_aaaa0001"
 DAY = "2025-07-03"
 EVENT_LINES = (
-    b'{"event_id": "evt_a00000000001", "timestamp": "2025-07-03T10:00:00Z", "org_id": "org_aaaa0001", '
-    b'"resource_id": "res_aaaa0001", "service": "compute", "region": "us-east", "metric": "requests", '
+    b'{"event_id": "evt_a00000000001", "timestamp": "2025-07-03T10:00:00Z", '
+    b'"org_id": "org_aaaa0001", '
+    b'"resource_id": "res_aaaa0001", "service": "compute", "region": "us-east", '
+    b'"metric": "requests", '
     b'"value": 12.0, "unit": "requests", "cost_usd_increment": 1.5, "schema_version": 1}\n'
-    b'{"event_id": "evt_a00000000002", "timestamp": "2025-07-03T11:00:00Z", "org_id": "org_aaaa0001", '
-    b'"resource_id": "res_aaaa0001", "service": "compute", "region": "us-east", "metric": "requests", '
+    b'{"event_id": "evt_a00000000002", "timestamp": "2025-07-03T11:00:00Z", '
+    b'"org_id": "org_aaaa0001", '
+    b'"resource_id": "res_aaaa0001", "service": "compute", "region": "us-east", '
+    b'"metric": "requests", '
     b'"value": 8.0, "unit": "requests", "cost_usd_increment": 0.5, "schema_version": 1}\n'
 )
 

@@ -144,7 +144,8 @@ def test_the_monoid_sums_filters_counts_and_derives_as_declared() -> None:
         {
             "org_id": "o1",
             "service": "compute",
-            "cost": 0.6,  # 0.1 + 0.2 + 0.3 exactly rounded (plain addition gives 0.6000000000000001)
+            # 0.1 + 0.2 + 0.3 exactly rounded (plain addition gives 0.6000000000000001)
+            "cost": 0.6,
             "requests": 400.0,
             "tokens": 5,
             "events": 3,

@@ -18,8 +18,10 @@ from tests.strategies import master_csvs, write_landing
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 EVENTS = (
-    b'{"event_id": "evt_a00000000001", "timestamp": "2025-07-03T10:00:00Z", "org_id": "org_aaaa0001", '
-    b'"resource_id": "res_aaaa0001", "service": "compute", "region": "us-east", "metric": "requests", '
+    b'{"event_id": "evt_a00000000001", "timestamp": "2025-07-03T10:00:00Z", '
+    b'"org_id": "org_aaaa0001", '
+    b'"resource_id": "res_aaaa0001", "service": "compute", "region": "us-east", '
+    b'"metric": "requests", '
     b'"value": 12.0, "unit": "requests", "cost_usd_increment": 1.5, "schema_version": 1}\n'
 )
 

@@ -1,4 +1,7 @@
-"""`finops generate`: a synthetic landing with the real dataset's shape, deterministic, countable dirt."""
+"""`finops generate`: a synthetic landing with the real dataset's shape.
+
+Deterministic, with countable dirt.
+"""
 
 from __future__ import annotations
 

@@ -77,7 +77,8 @@ def test_finops_core_imports_in_a_python_that_has_only_attrs(tmp_path):
     for name in ("attrs", "attr"):
         (isolated / name).symlink_to(attrs_root / name)
     code = (
-        "import finops_core.catalogue, finops_core.pipeline, finops_core.queries, finops_core.usecases, "
+        "import finops_core.catalogue, finops_core.pipeline, finops_core.queries, "
+        "finops_core.usecases, "
         "finops_core.masters, finops_core.ports;"
         "from finops_core.events import validate_record;"
         "print(validate_record({'event_id': 'e'}).quarantine_reasons[0])"

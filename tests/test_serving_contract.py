@@ -295,7 +295,7 @@ def test_index_values_equal_the_reference_index_of_the_same_rows(loaded_store: A
     assert loaded_store.index_values(DAILY, "org_id") == sorted(ORGS)
 
 
-# ---- writes ----------------------------------------------------------------------------------------
+# ---- writes --------------------------------------------------------------------------------------
 
 
 def test_an_empty_store_answers_nothing(empty_store: Any) -> None:

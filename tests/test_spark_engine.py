@@ -42,9 +42,18 @@ pytestmark = pytest.mark.spark
 RUN = RunContext(run_id="test", started_at=dt.datetime(2025, 9, 1, tzinfo=dt.timezone.utc))
 
 TRICKY_LINES: tuple[bytes, ...] = (
-    b'{"event_id": "e1", "value": 8.9e-05, "cost_usd_increment": 95.0, "carbon_kg": -0.0, "genai_tokens": 120}',
-    b'{"event_id": "e2", "value": 1.50, "unit": 1E5, "org_id": 12345678901234567890123, "region": true}',
-    b'{"event_id": "e3", "metric": [1, 2.50, true, "x"], "service": {"k": 1.0}, "unit": false, "region": null}',
+    (
+        b'{"event_id": "e1", "value": 8.9e-05, "cost_usd_increment": 95.0, "carbon_kg": -0.0, '
+        b'"genai_tokens": 120}'
+    ),
+    (
+        b'{"event_id": "e2", "value": 1.50, "unit": 1E5, "org_id": 12345678901234567890123, '
+        b'"region": true}'
+    ),
+    (
+        b'{"event_id": "e3", "metric": [1, 2.50, true, "x"], "service": {"k": 1.0}, '
+        b'"unit": false, "region": null}'
+    ),
     b'{"event_id": "trailing"} text after the object',
     b'{"a": 1}{"a": 2}',
     b'[{"event_id": "in an array"}]',

@@ -176,7 +176,7 @@ def test_a_stream_killed_after_several_batches_then_restarted_writes_every_event
 
 
 @pytest.mark.slow
-def test_files_dropped_while_the_stream_runs_reach_bronze_within_two_triggers_and_sigterm_stops_it_cleanly(
+def test_files_dropped_while_the_stream_runs_reach_bronze_within_two_triggers_and_sigterm_stops_it_cleanly(  # noqa: E501
     tiny_lake,
 ) -> None:
     lake, expected = tiny_lake

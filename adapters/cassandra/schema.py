@@ -143,6 +143,7 @@ def apply_schema(
 
 def applied_version(session: Session, keyspace: str) -> int | None:
     row = session.execute(
-        f"SELECT version FROM {check_keyspace(keyspace)}.{VERSION_TABLE} WHERE component = 'serving'"
+        f"SELECT version FROM {check_keyspace(keyspace)}.{VERSION_TABLE} "
+        "WHERE component = 'serving'"
     ).one()
     return None if row is None else int(row.version)

@@ -356,7 +356,8 @@ class CassandraServingStore:
                 raise
             except Exception as error:  # the server refused (unauthorized, invalid request, ...)
                 raise ServingUnavailable(
-                    f"Cassandra at {self.where} refused to {what} ({type(error).__name__}: {error})."
+                    f"Cassandra at {self.where} refused to {what} "
+                    f"({type(error).__name__}: {error})."
                 ) from None
         raise AssertionError("unreachable")
 
@@ -419,7 +420,8 @@ class CassandraServingStore:
                 return results
             if not isinstance(error, retryable):
                 raise ServingUnavailable(
-                    f"Cassandra at {self.where} refused to {what} ({type(error).__name__}: {error})."
+                    f"Cassandra at {self.where} refused to {what} "
+                    f"({type(error).__name__}: {error})."
                 ) from None
             if attempt == self.retry.attempts:
                 raise self._unavailable(

@@ -127,7 +127,8 @@ def generate(
         raise LandingRefused(f"scale {scale} is not positive: pass --scale 1 for the real size")
     if not 0 <= dirty_rate < 1 / len(EVENT_DIRT):
         raise LandingRefused(
-            f"dirty rate {dirty_rate} is outside [0, {1 / len(EVENT_DIRT):.3f}): pass e.g. --dirty 0.01"
+            f"dirty rate {dirty_rate} is outside [0, {1 / len(EVENT_DIRT):.3f}): "
+            "pass e.g. --dirty 0.01"
         )
     started = time.perf_counter()
     landing = lake / "landing"

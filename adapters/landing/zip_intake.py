@@ -40,8 +40,14 @@ class LandingResult:
 
     def summary(self) -> str:
         if self.already_landed:
-            return f"already landed: {self.files} files, {self.bytes} bytes in {self.landing} (nothing changed)"
-        return f"landed {self.files} files, {self.bytes} bytes into {self.landing} in {self.seconds:.2f} s"
+            return (
+                f"already landed: {self.files} files, {self.bytes} bytes in {self.landing} "
+                "(nothing changed)"
+            )
+        return (
+            f"landed {self.files} files, {self.bytes} bytes into {self.landing} "
+            f"in {self.seconds:.2f} s"
+        )
 
 
 @attrs.frozen

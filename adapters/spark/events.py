@@ -75,7 +75,10 @@ def _text_of(token: Column) -> Column:
 
 
 def decoded_lines(lines: DataFrame) -> DataFrame:
-    """(raw, source_file, _valid): raw as the core keeps it (final "\\r" dropped, U+FFFD for bad bytes)."""
+    """(raw, source_file, _valid): raw as the core keeps it.
+
+    The final "\\r" is dropped and bad bytes become U+FFFD.
+    """
     # Validity is judged on the bytes as read (string functions would already replace bad bytes);
     # a final "\r" is ASCII, so dropping it after the replacement gives the same text.
     return lines.select(

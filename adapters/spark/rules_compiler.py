@@ -1,4 +1,6 @@
-"""The core's rule algebra compiled to Spark Columns (the second interpreter of `finops_core.rules`).
+"""The core's rule algebra compiled to Spark Columns.
+
+This is the second interpreter of `finops_core.rules`.
 
 Every check becomes a boolean Column that is true when the record VIOLATES it, never null. The
 Column reads a DataFrame whose columns are the event's text fields (as `parse_event_lines` gives

@@ -123,7 +123,8 @@ class BronzeStream:
         stop = stop or threading.Event()
         if not self.layout.landing_events.is_dir():
             raise DatasetMissing(
-                f"there is no {self.layout.landing_events}: run `finops landing` (or `finops generate`) first"
+                f"there is no {self.layout.landing_events}: "
+                "run `finops landing` (or `finops generate`) first"
             )
         writer = BronzeBatchWriter(self.paths, run, self.parse, options.window, on_batch)
         query = self._start(writer, options)

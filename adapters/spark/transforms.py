@@ -196,7 +196,11 @@ BRONZE_TEXT_COLUMNS: tuple[str, ...] = (*EVENT_FIELDS, RAW, SOURCE_FILE)
 _STRING_ESCAPED = r'"(?:[^"\\\x00-\x1f]++|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*+"'
 _JSON_WS = r"[ \t\n\r]*+"
 # A JSON array of strings: the only tags_json that masters.parse_tags accepts.
-STRING_ARRAY = rf"^{_JSON_WS}\[{_JSON_WS}(?:{_STRING_ESCAPED}(?:{_JSON_WS},{_JSON_WS}{_STRING_ESCAPED})*+)?+{_JSON_WS}\]{_JSON_WS}\z"
+STRING_ARRAY = (
+    rf"^{_JSON_WS}\[{_JSON_WS}"
+    rf"(?:{_STRING_ESCAPED}(?:{_JSON_WS},{_JSON_WS}{_STRING_ESCAPED})*+)?+"
+    rf"{_JSON_WS}\]{_JSON_WS}\z"
+)
 
 
 def parse_tags(text: Column) -> Column:

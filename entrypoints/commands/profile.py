@@ -1,4 +1,7 @@
-"""`finops profile`: describe a landing folder (counts, quirks, per-day structure, distributions)."""
+"""`finops profile`: describe a landing folder.
+
+Counts, quirks, per-day structure and distributions.
+"""
 
 from __future__ import annotations
 

@@ -61,7 +61,8 @@ def run(args: argparse.Namespace, container: Container) -> int:
     layout = container.layout()
     if not layout.landing_events.is_dir():  # before paying for a JVM
         raise DatasetMissing(
-            f"there is no {layout.landing_events}: run `finops landing` (or `finops generate`) first"
+            f"there is no {layout.landing_events}: "
+            "run `finops landing` (or `finops generate`) first"
         )
     spark = container.spark()  # the container's session: the batch engine's settings (UTC, ...)
     from adapters.spark.events import parse_event_lines
@@ -94,7 +95,8 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
     def request_stop(signum: int, frame: FrameType | None) -> None:
         if not stop.is_set():
             print(
-                f"finops stream: {signal.Signals(signum).name}, stopping after the current micro-batch",
+                f"finops stream: {signal.Signals(signum).name}, "
+                "stopping after the current micro-batch",
                 file=sys.stderr,
                 flush=True,
             )

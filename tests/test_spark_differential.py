@@ -189,7 +189,17 @@ def test_export_hands_every_mart_row_to_the_sink_exactly_once_one_call_per_parti
     assert len({row["usage_date"] for row in stored}) > 1 and len(stored) > partitions > 1
 
     out = tmp_path / "exported"
-    handed = spark_engine.export(layout, mart, JsonLinesSink(str(out)))
+    # The test sink lives in `tests`, which a Python worker started from another folder cannot
+    # import (an installed sink, like the Cassandra one, can): ship its module by value.
+    from pyspark import cloudpickle
+
+    import tests.spark_fixtures
+
+    cloudpickle.register_pickle_by_value(tests.spark_fixtures)
+    try:
+        handed = spark_engine.export(layout, mart, JsonLinesSink(str(out)))
+    finally:
+        cloudpickle.unregister_pickle_by_value(tests.spark_fixtures)
 
     calls = sorted(out.glob("*.jsonl"))
     exported = [line for call in calls for line in call.read_text().splitlines()]

@@ -102,7 +102,8 @@ class Engine(Protocol):
     def gold(self, lake: LakeLayout, run: RunContext) -> StageResult: ...
 
     def read_rows(self, lake: LakeLayout, table: Table) -> Iterator[dict[str, object]]:
-        """The table's rows, streamed (never the whole table in memory at once)."""
+        """The table's rows, streamed (never the whole table in memory at once), in no
+        particular order (sort them where order matters)."""
         ...
 
     def export(self, lake: LakeLayout, table: Table, sink: PartitionSink) -> int:

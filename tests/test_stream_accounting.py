@@ -106,8 +106,9 @@ def test_after_the_stream_the_batch_layer_gives_the_same_gold_as_the_backfill_pa
         "bronze_events"
     ]  # the stream's bronze is used
     assert [r.stage for r in backfill if r.skipped] == []
-    gold_stream = list(engine.read_rows(LakeLayout(streamed), DAILY_USAGE.table))
-    gold_backfill = list(engine.read_rows(LakeLayout(backfilled), DAILY_USAGE.table))
+    key = DAILY_USAGE.table.key_of
+    gold_stream = sorted(engine.read_rows(LakeLayout(streamed), DAILY_USAGE.table), key=key)
+    gold_backfill = sorted(engine.read_rows(LakeLayout(backfilled), DAILY_USAGE.table), key=key)
     assert len(gold_stream) == len(gold_backfill) > 0
     for left, right in zip(gold_stream, gold_backfill, strict=True):
         assert _gold_key(left) == _gold_key(right)

@@ -35,7 +35,7 @@ from finops_core.contracts import (
 from finops_core.errors import DatasetMissing
 from finops_core.lake import LakeLayout
 from finops_core.ports import PartitionSink, RunContext, StageResult
-from finops_core.tables import BRONZE_EVENTS, Layer, Table
+from finops_core.tables import BRONZE_EVENTS, Table
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, Row, SparkSession
@@ -91,13 +91,12 @@ class SparkEngine:
     # ---- reading tables back -------------------------------------------------------------------
 
     def read_rows(self, lake: LakeLayout, table: Table) -> Iterator[dict[str, object]]:
-        """The table's rows as dicts (lists, dicts for maps, UTC datetimes), a mart's ordered by
-        its primary key, fetched one Spark partition at a time (never all on the driver)."""
+        """The table's rows as dicts (lists, dicts for maps, UTC datetimes), fetched one Spark
+        partition at a time (never all on the driver), in no particular order: a global sort
+        made `finops load` of the real gold 4-15 s slower than streaming it (0.6-1 s)."""
         frame = _plain_frame(read_table(self.spark, lake, table), table)
-        if table.layer is Layer.GOLD and table.primary_key:
-            frame = frame.orderBy(*table.primary_key)
         decode = _RowDecoder.of(table)
-        return (decode(row) for row in frame.toLocalIterator())
+        return (decode(row) for row in frame.toLocalIterator(prefetchPartitions=True))
 
     def export(self, lake: LakeLayout, table: Table, sink: PartitionSink) -> int:
         """Run `sink` on the executors, once per Spark partition, over that partition's rows (as

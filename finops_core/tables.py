@@ -14,11 +14,16 @@ from collections.abc import Mapping
 import attrs
 
 from finops_core.contracts import (
+    INT,
     MASTER_SOURCES,
     USAGE_EVENTS,
     Column,
+    D,
+    F,
     LogicalType,
+    S,
     SourceContract,
+    T,
 )
 from finops_core.masters import SILVER_DROPS, SILVER_EXTRAS
 
@@ -82,15 +87,17 @@ class Table:
         return tuple(row[name] for name in self.primary_key)
 
 
-S, INT, F, B, D, T = (
-    LogicalType.STRING,
-    LogicalType.INTEGER,
-    LogicalType.FLOAT,
-    LogicalType.BOOLEAN,
-    LogicalType.DATE,
-    LogicalType.TIMESTAMP,
-)
 TEXT_LIST, COUNTS = LogicalType.STRING_LIST, LogicalType.COUNT_MAP
+
+
+def count_map(value: object) -> dict[str, int]:
+    """A COUNT_MAP value in its one Python form: text keys in sorted order, integer counts."""
+    return {str(key): int(count) for key, count in sorted(dict(value).items())}  # type: ignore[call-overload]
+
+
+def text_list(value: object) -> list[str]:
+    """A STRING_LIST value in its one Python form: a list of texts."""
+    return [str(item) for item in value]  # type: ignore[attr-defined]
 
 
 def columns(*pairs: tuple[str, LogicalType]) -> tuple[Column, ...]:

@@ -31,7 +31,7 @@ from finops_core.contracts import Column, LogicalType
 from finops_core.errors import FinopsError, ServingUnavailable
 from finops_core.ports import PartitionSink
 from finops_core.serving import SERVING_TABLES, ServingTable, ValueIndex
-from finops_core.tables import Row
+from finops_core.tables import Row, count_map, text_list
 
 if TYPE_CHECKING:
     from cassandra.cluster import Session
@@ -94,14 +94,6 @@ def _stamp(value: Any) -> dt.datetime:
     return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value
 
 
-def _counts(value: Any) -> dict[str, int]:
-    return {str(key): int(count) for key, count in sorted(dict(value).items())}
-
-
-def _texts(value: Any) -> list[str]:
-    return [str(item) for item in value]
-
-
 @attrs.frozen
 class _Codec:
     encode: Callable[[Any], object]
@@ -118,8 +110,8 @@ _CODECS: Mapping[LogicalType, _Codec] = {
     LogicalType.BOOLEAN: _Codec(bool, bool),
     LogicalType.DATE: _Codec(_to_date, _date),
     LogicalType.TIMESTAMP: _Codec(_to_stamp, _stamp),
-    LogicalType.STRING_LIST: _Codec(_texts, _texts),
-    LogicalType.COUNT_MAP: _Codec(_counts, _counts),
+    LogicalType.STRING_LIST: _Codec(text_list, text_list),
+    LogicalType.COUNT_MAP: _Codec(count_map, count_map),
 }
 _EMPTY: Mapping[LogicalType, Callable[[], object]] = {
     LogicalType.STRING_LIST: list,

@@ -26,7 +26,7 @@ from finops_core.contracts import Column, LogicalType
 from finops_core.errors import ServingUnavailable
 from finops_core.ports import PartitionSink
 from finops_core.serving import SERVING_TABLES, ServingTable
-from finops_core.tables import Row
+from finops_core.tables import Row, count_map, text_list
 
 # 2: the DDL is derived from the declarations (index named after its ValueIndex, no column
 # DEFAULT); files of version 1 are upgraded in place when opened with create_schema.
@@ -45,14 +45,6 @@ def _utc_text(value: Any) -> str:
 def _date_text(value: Any) -> str:
     day = value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
     return day.isoformat()
-
-
-def _counts(value: Any) -> dict[str, int]:
-    return {str(key): int(count) for key, count in sorted(dict(value).items())}
-
-
-def _texts(value: Any) -> list[str]:
-    return [str(item) for item in value]
 
 
 @attrs.frozen
@@ -75,10 +67,10 @@ _TYPES: Mapping[LogicalType, _Codec] = {
     LogicalType.DATE: _Codec("TEXT", _date_text, lambda v: dt.date.fromisoformat(v)),
     LogicalType.TIMESTAMP: _Codec("TEXT", _utc_text, lambda v: dt.datetime.fromisoformat(v)),
     LogicalType.STRING_LIST: _Codec(
-        "TEXT", lambda v: json.dumps(_texts(v)), lambda v: _texts(json.loads(v))
+        "TEXT", lambda v: json.dumps(text_list(v)), lambda v: text_list(json.loads(v))
     ),
     LogicalType.COUNT_MAP: _Codec(
-        "TEXT", lambda v: json.dumps(_counts(v)), lambda v: _counts(json.loads(v))
+        "TEXT", lambda v: json.dumps(count_map(v)), lambda v: count_map(json.loads(v))
     ),
 }
 

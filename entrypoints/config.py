@@ -27,7 +27,7 @@ from adapters.cassandra.settings import (
     parse_contact_points,
     read_env_file,
 )
-from finops_core.errors import ConfigurationError
+from finops_core.errors import ConfigurationError, FinopsError, StorageFailed
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -403,11 +403,23 @@ def check_lake_location(lake: Path) -> None:
 
 _IN_THE_WAY = {errno.ENOTDIR, errno.EEXIST, errno.EISDIR}
 _NOT_WRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS}
+_DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
 
 
-def lake_write_error(lake: Path, error: OSError) -> ConfigurationError | None:
+def lake_write_error(lake: Path, error: OSError) -> FinopsError | None:
     """One sentence for a failed file operation inside the lake (read-only folder, a file where
-    a folder must be, a full disk); None for errors elsewhere."""
+    a folder must be, a full disk); None for errors elsewhere.
+
+    A full disk is reported even when the error names no file (a write to an open file names
+    none): the command was writing the lake, so the lake's disk is the one to free.
+    """
+    if error.errno in _DISK_FULL:
+        full = lake if error.filename is None else Path(os.fsdecode(error.filename))
+        return StorageFailed(
+            f"The disk holding {full} is full ({os.strerror(error.errno)}); "
+            f"free space there (see `df -h {full.parent if full != lake else lake}`) and run "
+            "the command again."
+        )
     if error.filename is None:
         return None
     target = Path(os.fsdecode(error.filename)).absolute()
@@ -421,8 +433,6 @@ def lake_write_error(lake: Path, error: OSError) -> ConfigurationError | None:
             "has a file where a folder must be (or the reverse)",
             "move what is in the way",
         )
-    elif error.errno == errno.ENOSPC:
-        problem, fix = "is on a full disk", "free some space"
     else:
         return None
     return ConfigurationError(

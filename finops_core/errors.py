@@ -31,3 +31,9 @@ class LakeBusy(FinopsError):
     """Another command is writing the lake (and this one was told not to wait)."""
 
     exit_code = 7
+
+
+class StorageFailed(FinopsError):
+    """The disk is full, or a path cannot be written: nothing to fix in the data."""
+
+    exit_code = 8

@@ -77,8 +77,9 @@ DAILY_USAGE_BY_ORG = ServingTable(
 SERVING_TABLES: tuple[ServingTable, ...] = (DAILY_USAGE_BY_ORG,)
 
 
-def serving_table_for(source: Table) -> ServingTable:
+def serving_table(name: str) -> ServingTable:
+    """The declared serving table of that name (a sink shipped to an executor carries names)."""
     for table in SERVING_TABLES:
-        if table.source == source:
+        if table.name == name:
             return table
-    raise KeyError(f"no serving table holds {source.id}")
+    raise KeyError(f"no serving table is named {name!r}")

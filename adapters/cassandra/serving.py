@@ -30,7 +30,7 @@ from adapters.cassandra.settings import CassandraSettings, check_keyspace
 from finops_core.contracts import Column, LogicalType
 from finops_core.errors import FinopsError, ServingUnavailable
 from finops_core.ports import PartitionSink
-from finops_core.serving import SERVING_TABLES, ServingTable, ValueIndex
+from finops_core.serving import ServingTable, ValueIndex, serving_table
 from finops_core.tables import Row, count_map, text_list
 
 if TYPE_CHECKING:
@@ -144,13 +144,6 @@ def _partition_key_index(table: ServingTable) -> ValueIndex | None:
     return None
 
 
-def serving_table_named(name: str) -> ServingTable:
-    for table in SERVING_TABLES:
-        if table.name == name:
-            return table
-    raise KeyError(f"no serving table is named {name!r}")
-
-
 def session_hosts(session: Session) -> str:
     """The hosts a session talks to, for messages."""
     try:
@@ -179,7 +172,7 @@ class CassandraPartitionSink:
     def __call__(self, rows: Iterable[Row]) -> int:
         from adapters.cassandra.session import close_session, connect
 
-        table = serving_table_named(self.table)
+        table = serving_table(self.table)
         session = connect(self.settings)
         try:
             store = CassandraServingStore(

@@ -13,10 +13,11 @@ from typing import Protocol
 
 import attrs
 
+from finops_core.intake import IntakePlan
 from finops_core.lake import LakeLayout
 from finops_core.runs import RunContext, RunRecord, StageResult
 from finops_core.serving import ServingTable
-from finops_core.tables import Row, Table, WriteMode
+from finops_core.tables import Replace, Row, Table, WriteMode
 
 __all__ = [
     "Clock",
@@ -60,7 +61,11 @@ class Progress(Protocol):
 
 
 class Lake(Protocol):
-    """Tables of the lake as rows of plain values (used by the pure-Python engine)."""
+    """Tables of the lake as rows of plain values (used by the pure-Python engine).
+
+    Every write is one atomic commit (a Delta table version): a reader sees the version before
+    it or the one after, never a half, and a writer killed mid-way leaves nothing visible.
+    """
 
     layout: LakeLayout
 
@@ -73,8 +78,16 @@ class Lake(Protocol):
     def read_table(self, table: Table) -> list[dict[str, object]]: ...
 
     def write_table(
-        self, table: Table, rows: list[dict[str, object]], mode: WriteMode = WriteMode.OVERWRITE
-    ) -> int: ...
+        self,
+        table: Table,
+        rows: list[dict[str, object]],
+        mode: WriteMode = WriteMode.OVERWRITE,
+        *,
+        where: Replace | None = None,
+    ) -> int:
+        """Commit `rows`; returns the rows written (for MERGE_NEW, the rows added). With
+        `where` (mode OVERWRITE only), only the rows matching it are replaced."""
+        ...
 
 
 class LandingSource(Protocol):
@@ -93,9 +106,12 @@ class Engine(Protocol):
 
     def bronze_masters(self, lake: LakeLayout, run: RunContext) -> StageResult: ...
 
-    def has_bronze_events(self, lake: LakeLayout) -> bool: ...
-
-    def bronze_events(self, lake: LakeLayout, run: RunContext) -> StageResult: ...
+    def bronze_events(self, lake: LakeLayout, run: RunContext, plan: IntakePlan) -> StageResult:
+        """Replace the bronze rows of `plan.drop` by the rows parsed from `plan.ingest` in one
+        commit (the whole table when `plan.full`), quarantine malformed lines (MERGE_NEW), then
+        commit the ledger (`tables.LANDING_FILES`): rows of `plan.drop` replaced by one row per
+        ingested file."""
+        ...
 
     def silver(self, lake: LakeLayout, run: RunContext) -> StageResult: ...
 
@@ -141,13 +157,26 @@ class SliceReader(Protocol):
 class ServingStore(SliceReader, Protocol):
     """The low-latency store analysts query: upserts of declared tables, slices of one partition.
 
-    Upserts are idempotent on the table's primary key. `finops_core.queries` gives the
+    Upserts are idempotent on the table's primary key; a load (`replace`, or partition sinks
+    then `prune`) leaves no row the loaded mart no longer has. `finops_core.queries` gives the
     questions their meaning over `read_slice`, `index_values` and `count`.
     """
 
     kind: str
 
     def upsert(self, table: ServingTable, rows: Iterable[Row]) -> int: ...
+
+    def replace(self, table: ServingTable, rows: Iterable[Row]) -> int:
+        """A load: the table becomes exactly `rows` (returns how many were given). A store with
+        transactions commits it as one (a reader sees the rows before or after, never a mix);
+        one without (Cassandra) upserts them, then deletes the rows the load did not write."""
+        ...
+
+    def prune(self, table: ServingTable, kept: Iterable[Row]) -> int:
+        """Delete the rows (and index values) of `table` that `kept` lacks (rows with at least
+        the key and indexed columns): the end of a load written through partition sinks.
+        Returns the rows deleted."""
+        ...
 
     def partition_sink(self, table: ServingTable) -> PartitionSink | None:
         """A picklable sink that upserts into this store from any process, or None if the

@@ -39,9 +39,21 @@ class Layer(enum.Enum):
 
 
 class WriteMode(enum.Enum):
+    """How one write commits (each is one atomic table version: a reader sees all or nothing)."""
+
     OVERWRITE = "overwrite"  # the table becomes exactly these rows
     OVERWRITE_PARTITIONS = "overwrite_partitions"  # partitions present in the rows are replaced
     APPEND = "append"  # the rows are added
+    MERGE_NEW = "merge_new"  # rows whose primary key the table lacks are added, others ignored
+
+
+@attrs.frozen
+class Replace:
+    """A write that replaces the rows whose `column` is one of `values` (rows given must all
+    have such a value): one commit, as Delta's replaceWhere / predicate overwrite does."""
+
+    column: str
+    values: frozenset[str] = attrs.field(converter=lambda values: frozenset(map(str, values)))
 
 
 @attrs.frozen
@@ -163,6 +175,19 @@ QUARANTINE_EVENTS = Table(
     description="append-only: every rejected line with every reason, its raw text and provenance",
 )
 
+LANDING_FILES = Table(
+    name="landing_files",
+    layer=Layer.BRONZE,
+    columns=(
+        *required(("source_file", S), ("path", S), ("size", INT), ("sha256", S)),
+        # What the file's lines became: lines = bronze_rows + duplicates + malformed + blank.
+        *required(("lines", INT), ("blank", INT), ("malformed", INT), ("duplicates", INT)),
+        *required(("bronze_rows", INT), ("run_id", S), ("ingest_ts", T)),
+    ),
+    primary_key=("source_file",),
+    description="the ledger: each landing events file bronze absorbed, by name, size and SHA-256",
+)
+
 # ---- masters ------------------------------------------------------------------------------------
 
 
@@ -201,6 +226,7 @@ SILVER_MASTERS: Mapping[str, Table] = {c.name: silver_master(c) for c in MASTER_
 LAKE_TABLES: tuple[Table, ...] = (
     *BRONZE_MASTERS.values(),
     BRONZE_EVENTS,
+    LANDING_FILES,
     *SILVER_MASTERS.values(),
     SILVER_EVENTS,
     QUARANTINE_EVENTS,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
+from finops_core.intake import LandingFile, plan_intake
 from finops_core.lake import LakeLayout
 from finops_core.ports import Clock, Engine, Progress, ServingStore
 from finops_core.runs import (
@@ -16,6 +17,7 @@ from finops_core.runs import (
     reconcile,
 )
 from finops_core.serving import SERVING_TABLES, ServingTable
+from finops_core.tables import LANDING_FILES
 
 __all__ = [
     "Reconciliation",
@@ -45,23 +47,23 @@ def run_batch(
     lake: LakeLayout,
     run: RunContext,
     progress: Progress,
-    backfill: bool | None = None,
+    landing: Sequence[LandingFile],
+    backfill: bool = False,
 ) -> list[StageResult]:
-    """Bronze masters, bronze events (backfilled when bronze has none), silver, gold."""
+    """Bronze masters, bronze events (what the ledger says bronze lacks of `landing`, every
+    file when `backfill`), silver, gold."""
     results = [_timed(progress, "bronze_masters", lambda: engine.bronze_masters(lake, run))]
-    needs_backfill = backfill if backfill is not None else not engine.has_bronze_events(lake)
-    if needs_backfill:
-        results.append(_timed(progress, "bronze_events", lambda: engine.bronze_events(lake, run)))
-    else:
-        skipped = StageResult(
-            "bronze_events",
-            {},
-            0.0,
-            skipped=True,
-            note="bronze events exist (speed layer); no backfill",
-        )
+    ledger = list(engine.read_rows(lake, LANDING_FILES))
+    plan = plan_intake(landing, ledger, full=backfill)
+    if plan.empty:
+        skipped = StageResult("bronze_events", {}, 0.0, skipped=True, note=plan.describe())
         progress.stage_finished(skipped)
         results.append(skipped)
+    else:
+        progress.update("bronze_events", plan.describe())
+        results.append(
+            _timed(progress, "bronze_events", lambda: engine.bronze_events(lake, run, plan))
+        )
     results.append(_timed(progress, "silver", lambda: engine.silver(lake, run)))
     results.append(_timed(progress, "gold", lambda: engine.gold(lake, run)))
     return results
@@ -74,8 +76,10 @@ def load_serving(
     progress: Progress,
     tables: Sequence[ServingTable] = SERVING_TABLES,
 ) -> StageResult:
-    """Upsert every served mart. Where the store gives a partition sink, the engine runs it
-    where the data is (Spark executors); otherwise rows stream through this process."""
+    """Load every served mart: the store's table becomes the mart's rows (no row the mart no
+    longer has is kept). Where the store gives a partition sink, the engine runs it where the
+    data is (Spark executors), then the store prunes what the mart lacks; otherwise rows stream
+    through this process into one `replace`."""
     progress.stage_started("serving")
     started = time.perf_counter()
     upserted = 0
@@ -83,8 +87,9 @@ def load_serving(
         sink = store.partition_sink(table)
         if sink is not None:
             upserted += engine.export(lake, table.source, sink)
+            store.prune(table, engine.read_rows(lake, table.source))
         else:
-            upserted += store.upsert(table, engine.read_rows(lake, table.source))
+            upserted += store.replace(table, engine.read_rows(lake, table.source))
     counts = {"rows_upserted": upserted, "serving_rows": sum(store.count(t) for t in tables)}
     result = StageResult("serving", counts, time.perf_counter() - started)
     progress.stage_finished(result)

@@ -7,6 +7,8 @@ dicts of relative path -> bytes, the content of a `<lake>/landing/` folder.
 from __future__ import annotations
 
 import csv
+import fnmatch
+import hashlib
 import io
 import json
 from typing import Any
@@ -14,7 +16,8 @@ from typing import Any
 from hypothesis import strategies as st
 
 from finops_core.catalogue import UNIT_BY_METRIC
-from finops_core.contracts import EVENT_KEYS_V1, MASTER_SOURCES
+from finops_core.contracts import EVENT_KEYS_V1, MASTER_SOURCES, USAGE_EVENTS
+from finops_core.intake import LandingFile
 
 ORG_IDS = ("org_aaaa0001", "org_bbbb0002", "org_cccc0003")
 UNKNOWN_ORG = "org_zzzz9999"
@@ -229,3 +232,17 @@ def write_landing(landing: dict[str, bytes], root: Any) -> None:
         path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content)
+
+
+def landing_files(landing: dict[str, bytes]) -> list[LandingFile]:
+    """The landing zone's events files as the batch is told of them (name, size, SHA-256)."""
+    return [
+        LandingFile(
+            path=relative,
+            name=relative.rsplit("/", 1)[-1],
+            size=len(content),
+            sha256=hashlib.sha256(content).hexdigest(),
+        )
+        for relative, content in sorted(landing.items())
+        if fnmatch.fnmatch(relative, USAGE_EVENTS.file_pattern)
+    ]

@@ -1,7 +1,8 @@
 """Arrow schemas of the lake's tables, derived from the declarations in `finops_core.tables`.
 
-One type map; every field nullable, as the files have always been written, so the files pyarrow
-and Spark write stay alike (`Column.nullable` is for serving stores, not for parquet).
+One type map; every field nullable, as the tables have always been written, so the Delta tables
+the deltalake package and Spark create stay alike (`Column.nullable` is for serving stores: a
+NOT NULL column would add a Delta invariant the other writer must honour).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ ARROW_TYPES: Mapping[LogicalType, pa.DataType] = {
     LogicalType.FLOAT: pa.float64(),
     LogicalType.BOOLEAN: pa.bool_(),
     LogicalType.DATE: pa.date32(),
+    # Delta `timestamp` (UTC instants); a naive timestamp would be `timestamp_ntz`, a table
+    # feature (reader 3 / writer 7) this lake does not use.
     LogicalType.TIMESTAMP: pa.timestamp("us", tz="UTC"),
     LogicalType.STRING_LIST: pa.list_(pa.string()),
     LogicalType.COUNT_MAP: pa.map_(pa.string(), pa.int64()),
@@ -32,5 +35,6 @@ def arrow_field(column: Column) -> pa.Field:
 
 
 def arrow_schema(table: Table) -> pa.Schema:
-    """The schema of the table's data files: its columns less the partition column, in order."""
-    return pa.schema([arrow_field(column) for column in table.data_columns])
+    """The schema of the table: every column in declared order (Delta keeps the partition
+    column's value in its log, not in the data files)."""
+    return pa.schema([arrow_field(column) for column in table.columns])

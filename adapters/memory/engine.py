@@ -1,24 +1,25 @@
 """The pure-Python engine: the whole batch pipeline over the core's pure functions.
 
 It is the reference semantics the Spark engine must match, and the fast path for tests. Storage
-is whatever `Lake` the constructor is given (the container passes the parquet lake; unit tests
+is whatever `Lake` the constructor is given (the container passes the Delta lake; unit tests
 may pass an in-memory lake); every table it touches is a declaration of `finops_core.tables` or
-`finops_core.marts`.
+`finops_core.marts`, and every write is one commit of the lake.
 """
 
 from __future__ import annotations
 
+import collections
 import csv
+import hashlib
 import io
 import math
 import time
-from collections.abc import Callable, Iterator
-from pathlib import PurePosixPath
+from collections.abc import Callable, Iterable, Iterator
 
 import attrs
 
 from finops_core import aggregate, marts, pipeline, tables
-from finops_core.contracts import MASTER_SOURCES, USAGE_EVENTS, check_header
+from finops_core.contracts import MASTER_SOURCES, check_header
 from finops_core.events import (
     EVENT_FIELDS,
     BronzeEvent,
@@ -29,10 +30,11 @@ from finops_core.events import (
     silver_row,
     split_lines,
 )
+from finops_core.intake import IntakePlan
 from finops_core.lake import LakeLayout
 from finops_core.masters import silver_master_row, typed_row
 from finops_core.ports import Lake, PartitionSink, RunContext, StageResult
-from finops_core.tables import Layer, Table, WriteMode
+from finops_core.tables import Replace, Table, WriteMode
 
 
 class MemoryEngine:
@@ -67,19 +69,44 @@ class MemoryEngine:
             )
         return StageResult("bronze_masters", counts, time.perf_counter() - started)
 
-    def has_bronze_events(self, lake: LakeLayout) -> bool:
-        return self._storage(lake).has_table(tables.BRONZE_EVENTS)
-
-    def bronze_events(self, lake: LakeLayout, run: RunContext) -> StageResult:
-        """Backfill bronze events from every landing JSONL file (replaces the table)."""
+    def bronze_events(self, lake: LakeLayout, run: RunContext, plan: IntakePlan) -> StageResult:
+        """The bronze rows of `plan.drop` replaced by the rows of `plan.ingest` (the whole table
+        when `plan.full`) in one commit; malformed lines quarantined; then the ledger."""
         started = time.perf_counter()
         store = self._storage(lake)
-        files = store.landing_files(USAGE_EVENTS.file_pattern)
-        lines = list(_landing_lines(store, files))
+        lines: list[LandingLine] = []
+        files: list[tuple[str, str, bytes, int]] = []  # name, path, content, lines
+        for file in plan.ingest:
+            content = store.read_landing(file.path)
+            raws = split_lines(content)
+            lines.extend(LandingLine(file.name, *decode_line(raw)) for raw in raws)
+            files.append((file.name, file.path, content, len(raws)))
         output = pipeline.bronze_from_lines(lines)
         rows = [_bronze_row(event, run) for event in output.events]
-        store.write_table(tables.BRONZE_EVENTS, rows)
-        new = _append_quarantine(store, output.malformed, run)
+        # (attrs' converter types `values` as a generic Iterable for mypy.)
+        replaced = None if plan.full else Replace("source_file", plan.drop)
+        store.write_table(tables.BRONZE_EVENTS, rows, where=replaced)
+        new = _add_to_quarantine(store, output.malformed, run)
+        bronze = collections.Counter(event.source_file for event in output.events)
+        malformed = collections.Counter(entry.source_file for entry in output.malformed)
+        ledger = [
+            {
+                "source_file": name,
+                "path": path,
+                # What was read, as read: the ledger never vouches for bytes it did not parse.
+                "size": len(content),
+                "sha256": hashlib.sha256(content).hexdigest(),
+                "lines": count,
+                "blank": 0,  # blank lines are quarantined as malformed for now
+                "malformed": malformed[name],
+                "duplicates": 0,  # a batch keeps every copy in bronze; silver drops them
+                "bronze_rows": bronze[name],
+                "run_id": run.run_id,
+                "ingest_ts": run.started_at,
+            }
+            for name, path, content, count in files
+        ]
+        store.write_table(tables.LANDING_FILES, ledger, where=replaced)
         counts = {
             "files": len(files),
             "landing_lines": len(lines),
@@ -104,7 +131,7 @@ class MemoryEngine:
         ]
         output = pipeline.silver_from_bronze(bronze, refs)
         store.write_table(tables.SILVER_EVENTS, [silver_row(event) for event in output.events])
-        new = _append_quarantine(store, output.quarantine, run)
+        new = _add_to_quarantine(store, output.quarantine, run)
         for contract in MASTER_SOURCES:
             rows = [
                 silver_master_row(contract.name, row)
@@ -126,7 +153,8 @@ class MemoryEngine:
     # ---- gold --------------------------------------------------------------------------------
 
     def gold(self, lake: LakeLayout, run: RunContext) -> StageResult:
-        """Every declared mart, rebuilt from its source table (partitions present replaced)."""
+        """Every declared mart, rebuilt from its source table: the whole table replaced, so a
+        day no longer in the source leaves the mart."""
         started = time.perf_counter()
         store = self._storage(lake)
         sources: dict[Table, list[dict[str, object]]] = {}
@@ -135,15 +163,15 @@ class MemoryEngine:
             if mart.source not in sources:
                 sources[mart.source] = store.read_table(mart.source)
             rows = aggregate.aggregate(mart, sources[mart.source])
-            store.write_table(mart.table, rows, WriteMode.OVERWRITE_PARTITIONS)
+            store.write_table(mart.table, rows)
             counts.update(_mart_counts(mart, len(sources[mart.source]), rows))
         return StageResult("gold", counts, time.perf_counter() - started)
 
     # ---- reading -----------------------------------------------------------------------------
 
     def read_rows(self, lake: LakeLayout, table: Table) -> Iterator[dict[str, object]]:
-        """A mart's rows sorted by its primary key; any other table's rows in stored order."""
-        yield from _sorted(table, self._storage(lake).read_table(table))
+        """The table's rows in no particular order (callers that need an order sort)."""
+        yield from self._storage(lake).read_table(table)
 
     def export(self, lake: LakeLayout, table: Table, sink: PartitionSink) -> int:
         """`sink` called once per partition of the table; the sum of what it returns."""
@@ -165,16 +193,8 @@ def _mart_counts(
     }
 
 
-def _sorted(table: Table, rows: list[dict[str, object]]) -> list[dict[str, object]]:
-    """A mart's rows sorted by its primary key; any other table's as they are."""
-    if table.layer is Layer.GOLD:
-        rows.sort(key=table.key_of)  # type: ignore[arg-type]
-    return rows
-
-
 def _partitions(store: Lake, table: Table) -> Iterator[list[dict[str, object]]]:
-    """The table's rows one lake partition at a time, in stored order (one group for an
-    unpartitioned table), each sorted as `read_rows` sorts."""
+    """The table's rows one lake partition at a time (one group for an unpartitioned table)."""
     rows = store.read_table(table)
     if table.partition_by is None:
         groups = [rows] if rows else []
@@ -183,16 +203,7 @@ def _partitions(store: Lake, table: Table) -> Iterator[list[dict[str, object]]]:
         for row in rows:
             by_value.setdefault(row[table.partition_by], []).append(row)
         groups = list(by_value.values())
-    for group in groups:
-        yield _sorted(table, group)
-
-
-def _landing_lines(store: Lake, files: list[str]) -> Iterator[LandingLine]:
-    for relative in files:
-        name = PurePosixPath(relative).name
-        for raw in split_lines(store.read_landing(relative)):
-            text, valid = decode_line(raw)
-            yield LandingLine(name, text, valid)
+    yield from groups
 
 
 def _bronze_row(event: BronzeEvent, run: RunContext) -> dict[str, object]:
@@ -207,13 +218,12 @@ def _bronze_row(event: BronzeEvent, run: RunContext) -> dict[str, object]:
     return row
 
 
-def _append_quarantine(store: Lake, entries: tuple[QuarantineEntry, ...], run: RunContext) -> int:
-    table = tables.QUARANTINE_EVENTS
-    existing = (str(row["quarantine_key"]) for row in store.read_table(table))
-    fresh = pipeline.new_quarantine_entries(existing, entries)
+def _add_to_quarantine(store: Lake, entries: Iterable[QuarantineEntry], run: RunContext) -> int:
+    """The entries whose quarantine_key the quarantine lacks, added (MERGE_NEW): a rerun adds
+    none of the rows it added before."""
     rows = [
         attrs.asdict(entry)
         | {"reasons": list(entry.reasons), "run_id": run.run_id, "ingest_ts": run.started_at}
-        for entry in fresh
+        for entry in entries
     ]
-    return store.write_table(table, rows, WriteMode.APPEND) if rows else 0
+    return store.write_table(tables.QUARANTINE_EVENTS, rows, WriteMode.MERGE_NEW) if rows else 0

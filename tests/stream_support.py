@@ -1,5 +1,5 @@
 """Helpers for the speed-layer tests: a tiny JSONL landing, `finops stream` subprocesses, and
-what the lake holds afterwards (read with pyarrow, so no Spark is needed to check)."""
+what the lake holds afterwards (read with the `deltalake` package: no Spark is needed to check)."""
 
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ from pathlib import Path
 
 import attrs
 
-from adapters.lake.parquet import ParquetLake
+from adapters.lake.delta import DeltaLake
 from finops_core.contracts import EVENT_KEYS_V1, EVENT_KEYS_V2
 from finops_core.lake import LakeLayout
-from finops_core.tables import BRONZE_EVENTS, QUARANTINE_EVENTS
+from finops_core.tables import BRONZE_EVENTS, LANDING_FILES, QUARANTINE_EVENTS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 FIRST_DAY = dt.datetime(2025, 7, 3, tzinfo=dt.timezone.utc)
@@ -129,11 +129,33 @@ def drop_file(directory: Path, name: str, lines: Sequence[bytes]) -> None:
 
 
 def bronze_rows(lake: Path) -> list[dict[str, object]]:
-    return ParquetLake(LakeLayout(lake)).read_table(BRONZE_EVENTS)
+    return DeltaLake(LakeLayout(lake)).read_table(BRONZE_EVENTS)
 
 
 def quarantine_rows(lake: Path) -> list[dict[str, object]]:
-    return ParquetLake(LakeLayout(lake)).read_table(QUARANTINE_EVENTS)
+    return DeltaLake(LakeLayout(lake)).read_table(QUARANTINE_EVENTS)
+
+
+def ledger_rows(lake: Path) -> list[dict[str, object]]:
+    return DeltaLake(LakeLayout(lake)).read_table(LANDING_FILES)
+
+
+def table_versions(lake: Path) -> dict[str, int]:
+    """The current Delta version of each table the speed layer writes (absent ones left out)."""
+    from deltalake import DeltaTable
+
+    layout = LakeLayout(lake)
+    folders = {
+        "bronze": layout.table(BRONZE_EVENTS),
+        "quarantine": layout.table(QUARANTINE_EVENTS),
+        "ledger": layout.table(LANDING_FILES),
+        "dedupe state": lake / CHECKPOINT / "event_ids",
+    }
+    return {
+        name: DeltaTable(str(folder)).version()
+        for name, folder in folders.items()
+        if DeltaTable.is_deltatable(str(folder))
+    }
 
 
 def bronze_id_counts(lake: Path) -> Counter[str]:

@@ -1,7 +1,8 @@
 """The same landing zone through the memory engine and the Spark engine gives the same lake.
 
-Silver events, quarantine entries (key, reasons, raw, file, event id), gold rows, the master
-tables and every stage count must agree: floats within math.isclose(rel 1e-9, abs 1e-9),
+Every table is a Delta table, read back here with the `deltalake` package: bronze events, the
+ledger, silver events, quarantine entries (key, reasons, raw, file, event id), gold rows, the
+master tables and every stage count must agree: floats within math.isclose(rel 1e-9, abs 1e-9),
 everything else exactly. Run ids and ingest times differ by design and are left out. Both
 engines also read the mart back (`Engine.read_rows`) as the same rows, and
 the Spark engine's `export` hands every mart row to a sink exactly once.
@@ -21,14 +22,17 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from adapters.lake.parquet import ParquetLake
+from adapters.lake.delta import DeltaLake
+from adapters.landing.manifest import landing_events
 from adapters.memory.engine import MemoryEngine
 from finops_core import usecases
 from finops_core.lake import LakeLayout
 from finops_core.marts import DAILY_USAGE
 from finops_core.ports import RunContext, StageResult
 from finops_core.tables import (
+    BRONZE_EVENTS,
     BRONZE_MASTERS,
+    LANDING_FILES,
     QUARANTINE_EVENTS,
     SILVER_EVENTS,
     SILVER_MASTERS,
@@ -44,6 +48,8 @@ RUN = RunContext(
 )
 GENERATED = ("run_id", "ingest_ts")  # provenance stamped by the run, not data
 COMPARED: tuple[Table, ...] = (
+    BRONZE_EVENTS,
+    LANDING_FILES,
     SILVER_EVENTS,
     QUARANTINE_EVENTS,
     DAILY_USAGE.table,
@@ -64,10 +70,14 @@ def run_both(
 ) -> dict[str, tuple[Path, list[StageResult]]]:
     """Copy `landing` into two lakes and run the batch layer with each engine."""
     results = {}
-    for name, engine in (("memory", MemoryEngine(ParquetLake)), ("spark", spark_engine)):
+    for name, engine in (("memory", MemoryEngine(DeltaLake)), ("spark", spark_engine)):
         lake = root / name
         shutil.copytree(landing, lake / "landing")
-        results[name] = (lake, usecases.run_batch(engine, LakeLayout(lake), RUN, SilentProgress()))
+        files = landing_events(lake / "landing")
+        results[name] = (
+            lake,
+            usecases.run_batch(engine, LakeLayout(lake), RUN, SilentProgress(), files),
+        )
     return results
 
 
@@ -91,7 +101,7 @@ def _sort_key(row: Mapping[str, Any]) -> str:
 
 
 def table(lake: Path, declared: Table) -> list[dict[str, Any]]:
-    rows = ParquetLake(LakeLayout(lake)).read_table(declared)
+    rows = DeltaLake(LakeLayout(lake)).read_table(declared)
     cleaned = [{k: v for k, v in row.items() if k not in GENERATED} for row in rows]
     return sorted(cleaned, key=_sort_key)
 
@@ -112,7 +122,7 @@ def assert_same_rows_read(
     sorted by key), each key once, and what the lake holds."""
     mart = DAILY_USAGE.table
     memory, spark = results["memory"][0], results["spark"][0]
-    want = sorted(MemoryEngine(ParquetLake).read_rows(LakeLayout(memory), mart), key=mart.key_of)
+    want = sorted(MemoryEngine(DeltaLake).read_rows(LakeLayout(memory), mart), key=mart.key_of)
     got = sorted(spark_engine.read_rows(LakeLayout(spark), mart), key=mart.key_of)
     assert len(got) == len(want) == len(table(spark, mart))
     keys = [mart.key_of(row) for row in got]
@@ -138,7 +148,7 @@ def assert_same_lakes(
         )
     gold = {
         DAILY_USAGE.table.key_of(row)
-        for row in ParquetLake(LakeLayout(spark)).read_table(DAILY_USAGE.table)
+        for row in DeltaLake(LakeLayout(spark)).read_table(DAILY_USAGE.table)
     }
     assert len(gold) == len(table(spark, DAILY_USAGE.table))
     assert_same_rows_read(results, spark_engine)
@@ -166,6 +176,53 @@ def test_generated_landing_zones_give_the_same_lake_in_both_engines(
         assert_same_lakes(run_both(root / "landing", root / "lakes", spark_engine), spark_engine)
 
 
+def _protocols(lake: Path) -> dict[str, tuple[int, int]]:
+    """(min reader, min writer) of every Delta table under the lake."""
+    from deltalake import DeltaTable
+
+    found = {}
+    for log in sorted(lake.rglob("_delta_log")):
+        protocol = DeltaTable(str(log.parent)).protocol()
+        found[str(log.parent.relative_to(lake))] = (
+            protocol.min_reader_version,
+            protocol.min_writer_version,
+        )
+    return found
+
+
+def test_tables_either_engine_wrote_the_other_reads_rewrites_and_leaves_at_reader_1_writer_2(
+    spark_engine: Any, tmp_path: Path
+) -> None:
+    from tests.test_spark_engine import sample_events
+
+    landing = {**master_csvs()}
+    events = [json.dumps(event).encode() for event in sample_events()]
+    landing["usage_events_stream/events_part_0000.jsonl"] = b"\n".join(events) + b"\nnot json\n"
+    memory = MemoryEngine(DeltaLake)
+    for name, first, second in (("a", memory, spark_engine), ("b", spark_engine, memory)):
+        lake = tmp_path / name
+        write_landing(landing, lake / "landing")
+        layout = LakeLayout(lake)
+        files = landing_events(layout.landing)
+        usecases.run_batch(first, layout, RUN, SilentProgress(), files)
+        before = {declared: table(lake, declared) for declared in COMPARED}
+        # The other engine reruns every stage on the same tables (the plan is empty: the ledger
+        # the first engine wrote says bronze mirrors the landing), then a forced backfill.
+        for backfill in (False, True):
+            stages = usecases.run_batch(second, layout, RUN, SilentProgress(), files, backfill)
+            assert [r.stage for r in stages if r.skipped] == ([] if backfill else ["bronze_events"])
+            for declared in COMPARED:
+                got, want = table(lake, declared), before[declared]
+                assert len(got) == len(want) and all(
+                    _same(x, y) for x, y in zip(got, want, strict=True)
+                ), f"{declared.id} changed when {second.name} reran what {first.name} wrote"
+        keys = [row["quarantine_key"] for row in table(lake, QUARANTINE_EVENTS)]
+        assert len(keys) == len(set(keys)) > 1  # merged into, never added to twice
+        protocols = _protocols(lake)
+        assert len(protocols) >= len(COMPARED)
+        assert set(protocols.values()) == {(1, 2)}, protocols
+
+
 def _as_json(row: Mapping[str, Any]) -> str:
     return json.dumps(row, sort_keys=True, default=str)
 
@@ -182,9 +239,10 @@ def test_export_hands_every_mart_row_to_the_sink_exactly_once_one_call_per_parti
     landing["usage_events_stream/events_part_0001.jsonl"] = b"\n".join(events[1::2]) + b"\n"
     write_landing(landing, tmp_path / "lake" / "landing")
     layout = LakeLayout(tmp_path / "lake")
-    usecases.run_batch(spark_engine, layout, RUN, SilentProgress())
+    files = landing_events(layout.landing)
+    usecases.run_batch(spark_engine, layout, RUN, SilentProgress(), files)
     mart = DAILY_USAGE.table
-    stored = ParquetLake(layout).read_table(mart)
+    stored = DeltaLake(layout).read_table(mart)
     partitions = read_table(spark_engine.spark, layout, mart).rdd.getNumPartitions()
     assert len({row["usage_date"] for row in stored}) > 1 and len(stored) > partitions > 1
 

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters.lake.parquet import ParquetLake
+from adapters.lake.delta import DeltaLake
 from entrypoints.cli import main
 from finops_core import catalogue
 from finops_core.contracts import HeaderMismatch
@@ -323,14 +323,14 @@ def test_tags_json_rows_all_survive_with_their_commas(spark: Any, real_lake: Pat
         expected = {row["resource_id"]: row["tags_json"] or None for row in csv.DictReader(handle)}
     bronze = {
         row["resource_id"]: row["tags_json"]
-        for row in ParquetLake(layout).read_table(BRONZE_MASTERS["resources"])
+        for row in DeltaLake(layout).read_table(BRONZE_MASTERS["resources"])
     }
     assert bronze == expected
     assert sum(1 for tags in bronze.values() if tags and "," in tags) == 211  # lists of 2-3 tags
     engine.silver(layout, RUN)
     silver = {
         row["resource_id"]: row["tags"]
-        for row in ParquetLake(layout).read_table(SILVER_MASTERS["resources"])
+        for row in DeltaLake(layout).read_table(SILVER_MASTERS["resources"])
     }
     assert silver == {key: (json.loads(tags) if tags else None) for key, tags in expected.items()}
 
@@ -340,7 +340,7 @@ def test_a_rerun_of_finops_batch_leaves_gold_and_quarantine_unchanged(
     spark: Any, real_lake: Path
 ) -> None:
     assert main(["batch", "--engine", "spark", "--lake", str(real_lake)]) == 0
-    lake = ParquetLake(LakeLayout(real_lake))
+    lake = DeltaLake(LakeLayout(real_lake))
     quarantine = lake.read_table(QUARANTINE_EVENTS)
     gold = sorted(lake.read_table(DAILY_USAGE.table), key=repr)
     silver_rows = len(lake.read_table(SILVER_EVENTS))
@@ -487,7 +487,7 @@ def test_finops_batch_runs_on_a_standalone_cluster(standalone_cluster: str, tmp_
     assert done.returncode == 0, done.stderr.decode()[-3000:]
     for declared in (SILVER_EVENTS, QUARANTINE_EVENTS, DAILY_USAGE.table):
         assert_same_table(lakes["memory"], lakes["cluster"], declared)
-    assert len(ParquetLake(LakeLayout(lakes["cluster"])).read_table(QUARANTINE_EVENTS)) >= 1
+    assert len(DeltaLake(LakeLayout(lakes["cluster"])).read_table(QUARANTINE_EVENTS)) >= 1
 
 
 def sample_events() -> list[dict[str, Any]]:
@@ -511,3 +511,89 @@ def sample_events() -> list[dict[str, Any]]:
             }
         )
     return events
+
+
+# ---- the Delta jars and extension ---------------------------------------------------------------
+
+
+def test_the_delta_jars_are_found_in_the_maven_repository_named_by_maven_repo(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from adapters.spark import session
+
+    monkeypatch.setenv("MAVEN_REPO", str(tmp_path))
+    version = session.delta_version()
+    for group, name in (("io/delta", "delta-spark_2.13"), ("io/delta", "delta-storage")):
+        jar = tmp_path / group / name / version / f"{name}-{version}.jar"
+        jar.parent.mkdir(parents=True)
+        jar.write_bytes(b"jar")
+    monkeypatch.setattr(session.shutil, "which", lambda name: None)  # never asks Maven
+
+    jars = session.delta_jars()
+
+    assert [jar.name for jar in jars] == [
+        f"delta-spark_2.13-{version}.jar",
+        f"delta-storage-{version}.jar",
+    ]
+    conf = session.session_conf(session.SessionSettings(), jars)
+    assert conf["spark.jars"] == ",".join(str(jar) for jar in jars)
+    assert conf["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
+    assert conf["spark.databricks.delta.snapshotPartitions"] == "1"
+
+
+def test_absent_delta_jars_without_maven_stop_the_spark_engine_with_one_sentence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from adapters.spark import session
+    from finops_core.errors import EngineUnavailable
+
+    monkeypatch.setenv("MAVEN_OPTS", f"-Xmx1g -Dmaven.repo.local={tmp_path / 'repo'}")
+    monkeypatch.delenv("MAVEN_REPO", raising=False)
+    monkeypatch.setattr(session.shutil, "which", lambda name: None)
+
+    with pytest.raises(EngineUnavailable) as caught:
+        session.delta_jars()
+
+    message = str(caught.value)
+    assert str(tmp_path / "repo" / "io" / "delta") in message
+    assert "Maven (mvn) is not installed" in message and "--engine memory" in message
+
+
+def test_a_failed_maven_download_names_the_artifact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from adapters.spark import session
+    from finops_core.errors import EngineUnavailable
+
+    fake_mvn = tmp_path / "mvn"
+    fake_mvn.write_text("#!/bin/sh\necho 'Could not resolve artifact' >&2\nexit 1\n")
+    fake_mvn.chmod(0o755)
+    monkeypatch.setenv("MAVEN_REPO", str(tmp_path / "repo"))
+    monkeypatch.setattr(session.shutil, "which", lambda name: str(fake_mvn))
+
+    with pytest.raises(EngineUnavailable) as caught:
+        session.delta_jars()
+
+    assert "io.delta:delta-spark_2.13" in str(caught.value)
+    assert "Could not resolve artifact" in str(caught.value)
+
+
+def test_a_borrowed_session_without_the_delta_extension_is_refused_with_what_to_set() -> None:
+    from adapters.spark import session
+    from finops_core.errors import EngineUnavailable
+
+    class PlainConf:
+        def get(self, key: str, default: str | None = None) -> str | None:
+            return default
+
+        def set(self, key: str, value: str) -> None:
+            raise AssertionError("nothing is set on a refused session")
+
+    class PlainSession:
+        conf = PlainConf()
+
+    with pytest.raises(EngineUnavailable) as caught:
+        session.prepare(PlainSession())  # type: ignore[arg-type]
+
+    assert "io.delta.sql.DeltaSparkSessionExtension" in str(caught.value)
+    assert "spark.sql.catalog.spark_catalog" in str(caught.value)

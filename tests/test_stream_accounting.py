@@ -71,6 +71,11 @@ def test_on_a_dirty_landing_bronze_plus_malformed_plus_dropped_duplicates_is_eve
     assert len(bronze) == totals["bronze_rows"]
     assert len(bronze) + len(quarantine) + totals["duplicates"] == lines
     assert len({row["event_id"] for row in bronze}) == len(bronze)
+    ledger = support.ledger_rows(lake)
+    assert len(ledger) == len(list((landing / "usage_events_stream").glob("*.jsonl")))
+    assert sum(int(str(row["lines"])) for row in ledger) == lines
+    assert sum(int(str(row["duplicates"])) for row in ledger) == totals["duplicates"]
+    assert sum(int(str(row["malformed"])) for row in ledger) == len(quarantine)
     assert {tuple(row["reasons"]) for row in quarantine} == {("malformed_record",)}
     assert (
         sum("\ufffd" in str(row["raw_record"]) for row in quarantine)
@@ -86,6 +91,7 @@ def test_after_the_stream_the_batch_layer_gives_the_same_gold_as_the_backfill_pa
     spark, dirty_landing, streamed_lake, tmp_path: Path
 ) -> None:
     from adapters.console import SilentProgress
+    from adapters.landing.manifest import landing_events
     from adapters.spark.engine import SparkEngine
     from finops_core import usecases
     from finops_core.lake import LakeLayout
@@ -99,12 +105,14 @@ def test_after_the_stream_the_batch_layer_gives_the_same_gold_as_the_backfill_pa
     engine = SparkEngine(spark=spark)
     run = RunContext("batch-test", dt.datetime.now(dt.timezone.utc))
 
-    after_stream = usecases.run_batch(engine, LakeLayout(streamed), run, SilentProgress())
-    backfill = usecases.run_batch(engine, LakeLayout(backfilled), run, SilentProgress())
+    layouts = LakeLayout(streamed), LakeLayout(backfilled)
+    after_stream, backfill = (
+        usecases.run_batch(engine, layout, run, SilentProgress(), landing_events(layout.landing))
+        for layout in layouts
+    )
 
-    assert [r.stage for r in after_stream if r.skipped] == [
-        "bronze_events"
-    ]  # the stream's bronze is used
+    # The stream's ledger names every landing file by its SHA-256: its bronze is used.
+    assert [r.stage for r in after_stream if r.skipped] == ["bronze_events"]
     assert [r.stage for r in backfill if r.skipped] == []
     key = DAILY_USAGE.table.key_of
     gold_stream = sorted(engine.read_rows(LakeLayout(streamed), DAILY_USAGE.table), key=key)

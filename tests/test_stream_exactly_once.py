@@ -4,6 +4,7 @@ replays, reruns, crashes at any point, and files landing while it runs."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import shutil
@@ -83,7 +84,7 @@ def test_a_replayed_micro_batch_replaces_its_output_instead_of_adding_to_it(
     )
 
     first = writer.write_batch(lines, 0)
-    files_after_first = sorted(p.name for p in (lake / "bronze").rglob("*.parquet"))
+    versions_after_first = support.table_versions(lake)
     second = writer.write_batch(lines, 0)  # the same batch id again, as after a crash
 
     assert (second.landing_lines, second.bronze_rows, second.duplicates, second.malformed) == (
@@ -95,9 +96,20 @@ def test_a_replayed_micro_batch_replaces_its_output_instead_of_adding_to_it(
     assert first.landing_lines == expected.lines
     assert first.bronze_rows == len(expected.event_ids)
     assert first.duplicates == expected.duplicate_copies
-    assert second.quarantine_appended == expected.malformed  # its own entries were forgotten first
-    assert sorted(p.name for p in (lake / "bronze").rglob("*.parquet")) == files_after_first
+    assert second.quarantine_appended == expected.malformed  # read from the batch's own commit
+    # Delta skipped every write of the replay: no table has a new version.
+    assert support.table_versions(lake) == versions_after_first
+    assert set(versions_after_first) >= {"bronze", "quarantine", "ledger", "dedupe state"}
     _assert_exactly_once(lake, expected)
+    ledger = support.ledger_rows(lake)
+    assert len(ledger) == expected.files
+    assert sum(int(str(row["lines"])) for row in ledger) == expected.lines
+    for row in ledger:
+        parts = ("bronze_rows", "duplicates", "malformed", "blank")
+        assert int(str(row["lines"])) == sum(int(str(row[part])) for part in parts)
+        path = lake / "landing" / str(row["path"])
+        assert row["size"] == path.stat().st_size
+        assert row["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_a_rerun_on_the_same_checkpoint_adds_nothing(spark, tiny_lake) -> None:
@@ -109,7 +121,7 @@ def test_a_rerun_on_the_same_checkpoint_adds_nothing(spark, tiny_lake) -> None:
     stream = BronzeStream(spark, LakeLayout(lake), parse_event_lines)
 
     first = stream.run(_run_context("first"), StreamOptions(once=True, max_files=12))
-    bronze_files = sorted(str(p) for p in (lake / "bronze").rglob("*.parquet"))
+    versions = support.table_versions(lake)
     second = stream.run(_run_context("second"), StreamOptions(once=True, max_files=12))
 
     assert first.totals["batches"] == 3  # 30 files, 12 per micro-batch
@@ -119,8 +131,32 @@ def test_a_rerun_on_the_same_checkpoint_adds_nothing(spark, tiny_lake) -> None:
         == expected.lines
     )
     assert second.totals["landing_lines"] == 0 and second.totals["bronze_rows"] == 0
-    assert sorted(str(p) for p in (lake / "bronze").rglob("*.parquet")) == bronze_files
+    assert support.table_versions(lake) == versions
     _assert_exactly_once(lake, expected)
+
+
+def test_a_deleted_checkpoint_gets_a_new_application_id_so_its_batch_0_is_written_again(
+    spark, tiny_lake
+) -> None:
+    from adapters.spark.events import parse_event_lines
+    from adapters.spark.stream_sink import StreamPaths, application_id
+    from adapters.spark.streaming import BronzeStream, StreamOptions
+    from finops_core.lake import LakeLayout
+
+    lake, expected = tiny_lake
+    stream = BronzeStream(spark, LakeLayout(lake), parse_event_lines)
+    paths = StreamPaths(LakeLayout(lake))
+    stream.run(_run_context("first"), StreamOptions(once=True))
+    first_id = application_id(paths)
+    assert application_id(paths) == first_id  # kept in the checkpoint
+    shutil.rmtree(lake / support.CHECKPOINT)
+
+    again = stream.run(_run_context("again"), StreamOptions(once=True))
+
+    assert application_id(paths) != first_id
+    assert again.totals["landing_lines"] == expected.lines
+    # Not skipped as "batch 0 already committed": every event is in bronze a second time.
+    assert set(support.bronze_id_counts(lake).values()) == {2}
 
 
 def test_a_stop_request_refuses_to_write_a_batch_that_has_not_started() -> None:

@@ -1,5 +1,9 @@
 """The batch stages' reads and writes on the lake (the transforms themselves are I/O-free).
 
+Every write is one Delta commit (`storage`): masters, silver and gold replace their whole table;
+bronze events replace the rows of the landing files the intake plan names (`replaceWhere`);
+quarantine only ever gains rows whose key it lacks (MERGE).
+
 Counts come from `Observation`s riding on the writes, so a stage runs as few Spark jobs as it can:
 no separate count() passes over the big tables and no cache of them (the driver heap is small).
 Silver makes two passes over bronze, both without a full shuffle: the silver write (nearly every
@@ -9,7 +13,7 @@ or is missing are ranked (see `transforms.judge`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from pyspark import StorageLevel
@@ -17,17 +21,19 @@ from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from adapters.spark import rules_compiler as rc
-from adapters.spark import schemas, transforms
+from adapters.spark import schemas, storage, transforms
 from adapters.spark.events import RAW, SOURCE_FILE, parse_event_lines
-from adapters.spark.storage import has_parquet, read_table
+from adapters.spark.storage import read_table
 from finops_core import catalogue
 from finops_core.contracts import MASTER_SOURCES, SourceContract
+from finops_core.intake import IntakePlan
 from finops_core.lake import LakeLayout
 from finops_core.marts import DAILY_USAGE, MARTS, Count, Mart, Sum
 from finops_core.ports import RunContext
 from finops_core.tables import (
     BRONZE_EVENTS,
     BRONZE_MASTERS,
+    LANDING_FILES,
     QUARANTINE_EVENTS,
     SILVER_EVENTS,
     SILVER_MASTERS,
@@ -68,9 +74,10 @@ def write_bronze_master(
         }
     )
     observation = Observation(f"bronze_{contract.name}")
-    typed.observe(observation, F.count(F.lit(1)).alias("rows")).coalesce(1).write.mode(
-        "overwrite"
-    ).parquet(str(lake.table(BRONZE_MASTERS[contract.name])))
+    table = BRONZE_MASTERS[contract.name]
+    storage.overwrite(
+        typed.observe(observation, F.count(F.lit(1)).alias("rows")).coalesce(1), lake, table
+    )
     return int(_metric(observation, "rows"))
 
 
@@ -85,61 +92,104 @@ def landing_lines(spark: SparkSession, files: Sequence[Path]) -> DataFrame:
     )
 
 
-def backfill_bronze_events(
-    spark: SparkSession, lake: LakeLayout, files: Sequence[Path], run: RunContext
+def bronze_events(
+    spark: SparkSession, lake: LakeLayout, plan: IntakePlan, run: RunContext
 ) -> dict[str, float]:
-    """Rebuild bronze usage events from every landing file; malformed lines go to quarantine."""
+    """Replace the bronze rows of `plan.drop` by the rows parsed from `plan.ingest` (the whole
+    table when `plan.full`) in one commit; malformed lines go to quarantine (MERGE on its key);
+    then the ledger's rows of `plan.drop` are replaced by one row per ingested file."""
+    files = [lake.landing / landing_file.path for landing_file in plan.ingest]
     lines = landing_lines(spark, files)
-    observed_lines = Observation("landing_lines")
-    bronze, _ = parse_event_lines(lines.observe(observed_lines, F.count(F.lit(1)).alias("lines")))
+    # Per-file line counts: one cheap pass over the text (no parsing).
+    per_file = {
+        str(row[SOURCE_FILE]): int(row["lines"])
+        for row in lines.groupBy(SOURCE_FILE).agg(F.count(F.lit(1)).alias("lines")).collect()
+    }
+    bronze, _ = parse_event_lines(lines)
     observed_bronze = Observation("bronze_rows")
-    partition = schemas.partition_column(BRONZE_EVENTS)
-    columns = schemas.spark_schema(BRONZE_EVENTS).fieldNames()
-    (
-        bronze.withColumns(_stamp(run))
-        .select(*columns, partition)
-        .observe(observed_bronze, F.count(F.lit(1)).alias("rows"))
-        .write.mode("overwrite")
-        .partitionBy(partition)
-        .parquet(str(lake.table(BRONZE_EVENTS)))
+    replace = None if plan.full else storage.sql_in(SOURCE_FILE, plan.drop)
+    storage.overwrite(
+        bronze.withColumns(_stamp(run)).observe(observed_bronze, F.count(F.lit(1)).alias("rows")),
+        lake,
+        BRONZE_EVENTS,
+        replace_where=replace,
     )
     _, malformed = parse_event_lines(lines)
-    candidates, appended = append_quarantine(spark, lake, malformed.withColumns(_stamp(run)))
+    candidates, appended, malformed_per_file = append_quarantine(
+        spark, lake, malformed.withColumns(_stamp(run)), per_file=True
+    )
+    ledger = [
+        {
+            "source_file": landing_file.name,
+            "path": landing_file.path,
+            "size": landing_file.size,
+            "sha256": landing_file.sha256,
+            "lines": per_file.get(landing_file.name, 0),
+            "blank": 0,  # blank lines are quarantined as malformed (for now)
+            "malformed": malformed_per_file.get(landing_file.name, 0),
+            "duplicates": 0,
+            "bronze_rows": per_file.get(landing_file.name, 0)
+            - malformed_per_file.get(landing_file.name, 0),
+            "run_id": run.run_id,
+            "ingest_ts": run.started_at,
+        }
+        for landing_file in plan.ingest
+    ]
+    write_ledger(spark, lake, ledger, replace_files=None if plan.full else plan.drop)
     return {
         "files": len(files),
-        "landing_lines": _metric(observed_lines, "lines"),
+        "landing_lines": sum(per_file.values()),
         "bronze_rows": _metric(observed_bronze, "rows"),
         "malformed": candidates,
         "quarantine_appended": appended,
     }
 
 
-def append_quarantine(spark: SparkSession, lake: LakeLayout, entries: DataFrame) -> tuple[int, int]:
-    """(entries, appended): append the entries whose quarantine_key is not there yet.
+def write_ledger(
+    spark: SparkSession,
+    lake: LakeLayout,
+    rows: Sequence[Mapping[str, object]],
+    *,
+    replace_files: Iterable[str] | None,
+) -> None:
+    """Commit ledger rows (`tables.LANDING_FILES`): the rows of `replace_files` are replaced by
+    `rows` (every row of `rows` must name one of them); the whole ledger when None."""
+    schema = schemas.spark_schema_with_partition(LANDING_FILES)
+    frame = spark.createDataFrame(
+        [tuple(row[name] for name in schema.fieldNames()) for row in rows], schema
+    )
+    replace = None if replace_files is None else storage.sql_in("source_file", replace_files)
+    storage.overwrite(frame.coalesce(1), lake, LANDING_FILES, replace_where=replace)
+
+
+def append_quarantine(
+    spark: SparkSession, lake: LakeLayout, entries: DataFrame, *, per_file: bool = False
+) -> tuple[int, int, dict[str, int]]:
+    """(entries, appended, entries per source file when `per_file`): add the entries whose
+    quarantine_key is not there yet, in one MERGE commit (none when there is nothing to add).
 
     Entries are few (quarantine is the exception), so they are cached and counted directly.
     """
-    path = lake.table(QUARANTINE_EVENTS)
-    columns = schemas.spark_schema(QUARANTINE_EVENTS).fieldNames()
-    candidates = entries.select(*columns).persist(StorageLevel.MEMORY_AND_DISK)
-    fresh: DataFrame | None = None
+    candidates = entries.select(*storage.columns(QUARANTINE_EVENTS)).persist(
+        StorageLevel.MEMORY_AND_DISK
+    )
     try:
-        count = candidates.count()
+        if per_file:
+            by_file = {
+                str(row["source_file"]): int(row["entries"])
+                for row in candidates.groupBy("source_file")
+                .agg(F.count(F.lit(1)).alias("entries"))
+                .collect()
+            }
+            count = sum(by_file.values())
+        else:
+            by_file, count = {}, candidates.count()
         if not count:
-            return 0, 0
-        fresh = candidates.dropDuplicates(["quarantine_key"])
-        if has_parquet(path):
-            existing = read_table(spark, lake, QUARANTINE_EVENTS).select("quarantine_key")
-            fresh = fresh.join(existing, "quarantine_key", "left_anti")
-        fresh = fresh.persist(StorageLevel.MEMORY_AND_DISK)
-        appended = fresh.count()
-        if appended:
-            fresh.coalesce(1).write.mode("append").parquet(str(path))
-        return count, appended
+            return 0, 0, by_file
+        appended = storage.merge_new(spark, candidates.coalesce(1), lake, QUARANTINE_EVENTS)
+        return count, appended, by_file
     finally:
         candidates.unpersist()
-        if fresh is not None:
-            fresh.unpersist()
 
 
 # ---- silver -------------------------------------------------------------------------------------
@@ -188,11 +238,9 @@ def silver_events(spark: SparkSession, lake: LakeLayout, run: RunContext) -> dic
             ),
         )
         # Pass 1: silver (nearly every row) with the stage's counts riding on it.
-        transforms.silver_rows(observed).write.mode("overwrite").partitionBy(
-            schemas.partition_column(SILVER_EVENTS)
-        ).parquet(str(lake.table(SILVER_EVENTS)))
+        storage.overwrite(transforms.silver_rows(observed), lake, SILVER_EVENTS)
         # Pass 2: the few quarantined candidates.
-        _, appended = append_quarantine(
+        _, appended, _ = append_quarantine(
             spark, lake, transforms.quarantine_rows(judged).withColumns(_stamp(run))
         )
     finally:
@@ -209,8 +257,10 @@ def silver_events(spark: SparkSession, lake: LakeLayout, run: RunContext) -> dic
 
 def write_silver_master(spark: SparkSession, lake: LakeLayout, contract: SourceContract) -> None:
     bronze = _read_bronze_master(spark, lake, contract)
-    transforms.silver_master(bronze, contract).coalesce(1).write.mode("overwrite").parquet(
-        str(lake.table(SILVER_MASTERS[contract.name]))
+    storage.overwrite(
+        transforms.silver_master(bronze, contract).coalesce(1),
+        lake,
+        SILVER_MASTERS[contract.name],
     )
 
 
@@ -237,9 +287,9 @@ def gold(spark: SparkSession, lake: LakeLayout) -> dict[str, float]:
 
 
 def write_mart(spark: SparkSession, lake: LakeLayout, mart: Mart) -> dict[str, float]:
-    """Aggregate the mart's source into its table, replacing only the partitions present (the
-    whole table when it has no partition column); its rows, key uniqueness, source rows (the sum
-    of its Count measure) and the sum of each Sum measure."""
+    """Aggregate the mart's (fully rebuilt) source into its table, replacing the whole table in
+    one commit (a day the source lost leaves the mart too); its rows, key uniqueness, source
+    rows (the sum of its Count measure) and the sum of each Sum measure."""
     source = read_table(spark, lake, mart.source)
     rows = transforms.mart_rows(mart, source).persist(StorageLevel.MEMORY_AND_DISK)
     counted = next((m.name for m in mart.measures if isinstance(m, Count)), None)
@@ -256,12 +306,7 @@ def write_mart(spark: SparkSession, lake: LakeLayout, mart: Mart) -> dict[str, f
         writer = rows
         if table.partition_by is not None:
             writer = rows.repartition(table.partition_by)
-        write = writer.write.mode("overwrite")
-        if table.partition_by is not None:
-            write = write.option("partitionOverwriteMode", "dynamic").partitionBy(
-                table.partition_by
-            )
-        write.parquet(str(lake.table(table)))
+        storage.overwrite(writer, lake, table)
     finally:
         rows.unpersist()
     counts: dict[str, float] = {

@@ -1,6 +1,6 @@
 """SparkEngine: the batch layer on Spark, giving the memory engine's tables and counts.
 
-Each stage reads and writes the parquet lake at `LakeLayout.table(table)` for the tables declared
+Each stage reads and writes the Delta lake at `LakeLayout.table(table)` for the tables declared
 in `finops_core.tables` and `finops_core.marts`, with schemas derived from those declarations,
 so either engine can read what the other wrote. The meaning comes from the core: contracts and
 tables (schemas), the catalogue (rules compiled by `rules_compiler`), the reference policy of
@@ -24,18 +24,18 @@ from pyspark.sql import functions as F
 
 from adapters.spark import batch
 from adapters.spark.session import prepare
-from adapters.spark.storage import has_table, read_table
+from adapters.spark.storage import read_table
 from finops_core.contracts import (
     MASTER_SOURCES,
-    USAGE_EVENTS,
     LogicalType,
     SourceContract,
     check_header,
 )
 from finops_core.errors import DatasetMissing
+from finops_core.intake import IntakePlan
 from finops_core.lake import LakeLayout
 from finops_core.ports import PartitionSink, RunContext, StageResult
-from finops_core.tables import BRONZE_EVENTS, Table
+from finops_core.tables import Table
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, Row, SparkSession
@@ -65,13 +65,11 @@ class SparkEngine:
             counts[f"{contract.name}_short_rows"] = short_rows[contract.name]
         return StageResult("bronze_masters", counts, time.perf_counter() - started)
 
-    def has_bronze_events(self, lake: LakeLayout) -> bool:
-        return has_table(lake, BRONZE_EVENTS)
-
-    def bronze_events(self, lake: LakeLayout, run: RunContext) -> StageResult:
+    def bronze_events(self, lake: LakeLayout, run: RunContext, plan: IntakePlan) -> StageResult:
+        """The plan's landing files into bronze (replacing the rows of `plan.drop`), malformed
+        lines into quarantine, then the ledger: three commits, each atomic."""
         started = time.perf_counter()
-        files = sorted(p for p in lake.landing.glob(USAGE_EVENTS.file_pattern) if p.is_file())
-        counts = batch.backfill_bronze_events(self.spark, lake, files, run)
+        counts = batch.bronze_events(self.spark, lake, plan, run)
         return StageResult("bronze_events", counts, time.perf_counter() - started)
 
     # ---- silver and gold -----------------------------------------------------------------------

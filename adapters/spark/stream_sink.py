@@ -1,51 +1,61 @@
 """The speed layer's micro-batch writer: one landing micro-batch into bronze, exactly once.
 
 Structured Streaming calls `BronzeBatchWriter` through foreachBatch with a static DataFrame of
-landing lines (raw, source_file, ingest_ts) and the batch id. Spark records the batch as done only
-after the call returns, so after a crash the same batch (same files, same batch timestamp) is
-replayed. Every output of a batch is therefore keyed by its batch id and written idempotently:
+landing lines (raw, source_file, source_path, ingest_ts) and the batch id. Spark records the batch
+as done only after the call returns, so after a crash the same batch (same files, same batch
+timestamp) is replayed. Every output of a batch is a Delta commit made idempotent by the batch id:
 
-1. forget the batch: delete what an earlier attempt of this batch id may have left (bronze and
-   quarantine files named `stream-b<id>-…`, its dedupe state folder, its batch record);
-2. parse the lines with the batch engine's `parse_event_lines` (one bronze table design);
-3. drop duplicate event ids (within the batch, and against the ids already written in the
-   dedupe window) and anti-join malformed lines against the quarantine keys already present;
-4. write each output to a staging folder, then rename its files into place under the batch id;
-5. write the batch record (its counts) last.
+1. bronze: the batch's surviving rows, appended with Delta's idempotent-write options
+   (`txnAppId` = this checkpoint's application id, `txnVersion` = the batch id): a replay of a
+   committed batch is skipped by Delta itself;
+2. dedupe state (event ids kept per batch, a Delta table in the checkpoint): the same way;
+3. quarantine: a MERGE on quarantine_key (adds only keys it lacks) tagged with the batch in its
+   commit's user metadata, so a replay finds it and does not merge again;
+4. the ledger (`tables.LANDING_FILES`): the batch's files' rows replaced (replaceWhere), with the
+   same idempotent-write options;
+5. the batch record (its counts), last.
 
-A replay after a crash at any point repeats 1-5 and converges on the same files: it replaces
-rather than duplicates.
+A write Delta skips never runs its query, so the counts of a batch never come from the write: they
+are computed by one aggregation over the batch (the same on a replay: the dedupe state it reads is
+that of the earlier batches only) and, for the quarantine, read from the tagged commit.
 
+The application id is generated once per checkpoint folder and kept in it: a deleted checkpoint
+(which makes Spark start again at batch 0) gets a new id, so its batches are not skipped.
 Deduplication is bounded on ingest time, not event time (see `DedupeWindow`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
-import shutil
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 import attrs
-from pyspark.sql import Column, DataFrame, Observation, SparkSession, Window
+from pyspark import StorageLevel
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from adapters.spark import schemas
+from adapters.spark import schemas, storage
 from adapters.spark.events import BRONZE_PARTITION
-from adapters.spark.storage import has_parquet, read_table
 from finops_core.lake import LakeLayout
 from finops_core.ports import RunContext
-from finops_core.tables import BRONZE_EVENTS, QUARANTINE_EVENTS
+from finops_core.tables import BRONZE_EVENTS, LANDING_FILES, QUARANTINE_EVENTS
 
 STREAM_CHECKPOINT = "bronze_usage_events"
-FILE_PREFIX = "stream-b"
-SEEN_SCHEMA = "event_id string, ingest_ts timestamp"
+APP_ID_FILE = "delta_app_id"
+SOURCE_PATH = "source_path"  # the landing file's URI (`_metadata.file_path`), when given
+SEEN_COLUMNS = ("event_id", "ingest_ts", "batch_id", "ingest_date")
+# The commit user metadata that tags a batch's quarantine MERGE.
+_USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
+_CHUNK = 1 << 20
 
 # (bronze_df, malformed_df) from a DataFrame of landing lines: the batch engine's parser.
 Parser = Callable[[DataFrame], tuple[DataFrame, DataFrame]]
@@ -125,19 +135,57 @@ class StreamPaths:
 
     @property
     def dedupe_state(self) -> Path:
-        """Event ids written per batch: `ingest_date=D/batch_id=N/*.parquet`."""
+        """A Delta table of the event ids each batch kept (partitioned by ingest_date)."""
         return self.checkpoint / "event_ids"
 
     @property
     def batch_records(self) -> Path:
         return self.checkpoint / "batches"
 
-    def staging(self, batch_id: int) -> Path:
-        return self.checkpoint / "staging" / str(batch_id)
+    @property
+    def app_id_file(self) -> Path:
+        return self.checkpoint / APP_ID_FILE
 
 
-def batch_file_prefix(batch_id: int) -> str:
-    return f"{FILE_PREFIX}{batch_id:010d}-"
+def application_id(paths: StreamPaths) -> str:
+    """This checkpoint's Delta application id: made once (atomically), then read back."""
+    target = paths.app_id_file
+    try:
+        return target.read_text().strip()
+    except FileNotFoundError:
+        pass
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(f".{APP_ID_FILE}.{uuid.uuid4().hex}.tmp")
+    staging.write_text(f"finops-stream-{uuid.uuid4()}\n")
+    try:
+        os.link(staging, target)  # fails if another attempt made it first: that id wins
+    except FileExistsError:
+        pass
+    finally:
+        staging.unlink()
+    return target.read_text().strip()
+
+
+def committed(table: Path, app_id: str, batch_id: int) -> bool:
+    """Whether Delta committed batch `batch_id` (or a later one) of `app_id` on `table`."""
+    if not storage.is_delta_table(table):
+        return False
+    from deltalake import DeltaTable
+
+    version = DeltaTable(str(table)).transaction_version(app_id)
+    return version is not None and version >= batch_id
+
+
+def _tagged_commit(table: Path, tag: str) -> Mapping[str, Any] | None:
+    """The commit of `table` whose user metadata is `tag` (newest first), if any."""
+    if not storage.is_delta_table(table):
+        return None
+    from deltalake import DeltaTable
+
+    for commit in DeltaTable(str(table)).history():
+        if commit.get("userMetadata") == tag:
+            return commit
+    return None
 
 
 class BronzeBatchWriter:
@@ -159,6 +207,13 @@ class BronzeBatchWriter:
         self.batches: list[BatchCounts] = []
         self._lock = threading.Lock()
         self._stopping = False
+        self._app_id: str | None = None
+
+    @property
+    def app_id(self) -> str:
+        if self._app_id is None:
+            self._app_id = application_id(self.paths)
+        return self._app_id
 
     # ---- stop gate ---------------------------------------------------------------------------
 
@@ -181,86 +236,173 @@ class BronzeBatchWriter:
     def write_batch(self, lines: DataFrame, batch_id: int) -> BatchCounts:
         started = time.perf_counter()
         spark = lines.sparkSession
-        self._forget(batch_id)
         # The lines are not cached: a micro-batch may hold a million lines and the driver heap is
         # small; re-reading a batch's files is cheap and gives the same lines (same offsets).
-        stats = lines.agg(
-            F.count(F.lit(1)).alias("lines"),
-            F.countDistinct("source_file").alias("files"),
-            F.max("ingest_ts").alias("ingest_ts"),
-        ).first()
-        assert stats is not None
+        files = self._files_of(lines, batch_id)
         previous_max = self._previous_max_event_date(batch_id)
-        if not stats["lines"]:
-            counts = BatchCounts(batch_id, 0, 0, 0, 0, 0, 0, 0, time.perf_counter() - started)
+        total_lines = sum(file.lines for file in files)
+        if not total_lines:  # no lines, maybe empty files: the ledger still names them
+            if files:
+                self._write_ledger(spark, files, {"per_file": {}}, {}, batch_id, files[0].ingest_ts)
+            counts = BatchCounts(
+                batch_id, len(files), 0, 0, 0, 0, 0, 0, time.perf_counter() - started
+            )
             self._write_record(counts, previous_max)
             return counts
-        # Collected timestamps are naive local time: make the instant explicit.
-        ingest_ts: dt.datetime = stats["ingest_ts"].astimezone(dt.timezone.utc)
+        ingest_ts = files[0].ingest_ts
         stamp = {"run_id": F.lit(self.run.run_id), "ingest_ts": F.lit(ingest_ts)}
         bronze, malformed = self.parse(lines)
-        bronze_metrics = self._write_bronze_and_state(
-            spark, bronze, batch_id, ingest_ts, stamp, previous_max
+        metrics = self._write_bronze_and_state(
+            spark, bronze, files, batch_id, ingest_ts, stamp, previous_max
         )
-        malformed_count, appended = self._append_quarantine(
+        malformed_by_file, appended = self._merge_quarantine(
             spark, malformed.withColumns(stamp), batch_id
         )
-        duplicates = int(bronze_metrics["duplicates"] or 0)
+        self._write_ledger(spark, files, metrics, malformed_by_file, batch_id, ingest_ts)
         counts = BatchCounts(
             batch_id=batch_id,
-            files=int(stats["files"]),
-            landing_lines=int(stats["lines"]),
-            bronze_rows=int(bronze_metrics["candidates"]) - duplicates,
-            duplicates=duplicates,
-            malformed=malformed_count,
+            files=len(files),
+            landing_lines=total_lines,
+            bronze_rows=int(metrics["bronze_rows"]),
+            duplicates=int(metrics["duplicates"]),
+            malformed=sum(malformed_by_file.values()),
             quarantine_appended=appended,
-            late=int(bronze_metrics["late"] or 0),
+            late=int(metrics["late"]),
             seconds=time.perf_counter() - started,
         )
-        self._write_record(counts, _later(previous_max, bronze_metrics["max_date"]))
+        self._write_record(counts, _later(previous_max, metrics["max_date"]))
         return counts
+
+    def _files_of(self, lines: DataFrame, batch_id: int) -> list[_BatchFile]:
+        """The batch's files (empty ones too, from the file source's log): lines and batch
+        timestamp per file, from one pass without parsing."""
+        keys = ["source_file", *([SOURCE_PATH] if SOURCE_PATH in lines.columns else [])]
+        rows = (
+            lines.groupBy(*keys)
+            .agg(F.count(F.lit(1)).alias("lines"), F.max("ingest_ts").alias("ingest_ts"))
+            .collect()
+        )
+        paths = {
+            Path(unquote(urlparse(str(row[SOURCE_PATH])).path))
+            if SOURCE_PATH in keys
+            else self.paths.layout.landing_events / str(row["source_file"])
+            for row in rows
+        }
+        paths.update(self._source_log_files(batch_id))
+        counted = {str(row["source_file"]): row for row in rows}
+        # Collected timestamps are naive local time: make the instant explicit. A file without
+        # lines has no batch timestamp of its own: it takes the batch's.
+        stamps = [row["ingest_ts"].astimezone(dt.timezone.utc) for row in rows]
+        batch_ts = max(stamps) if stamps else dt.datetime.now(dt.timezone.utc)
+        landing = self.paths.layout.landing
+        files = {
+            path.name: _BatchFile(
+                path.name,
+                path,
+                landing,
+                int(counted[path.name]["lines"]) if path.name in counted else 0,
+                batch_ts,
+            )
+            for path in paths
+        }
+        return sorted(files.values(), key=lambda file: file.name)
+
+    def _source_log_files(self, batch_id: int) -> set[Path]:
+        """The files the file source's log assigns to the batch (empty files have no lines to
+        name them). A stream batch covers the source-log batches after the previous batch's
+        `logOffset` up to its own (`offsets/<id>`): after a restart they are not the same
+        numbers (a source batch logged by a killed run is read with the next one). The log is
+        `sources/0/<n>` files and, every 10th, a compacted `<n>.compact` holding all entries up
+        to n: JSON lines after a version line. No offsets (a batch not from the stream): none."""
+        end = self._log_offset(batch_id)
+        if end is None:
+            return set()
+        start = self._log_offset(batch_id - 1) if batch_id > 0 else None
+        first = -1 if start is None else start
+        folder = self.paths.checkpoint / "sources" / "0"
+        found: set[Path] = set()
+        for log in folder.glob("*"):
+            number = log.name.removesuffix(".compact")
+            if not number.isdigit() or int(number) <= first:
+                continue
+            for line in log.read_text().splitlines()[1:]:
+                if not line.strip():
+                    continue
+                entry = json.loads(line)
+                if first < int(entry.get("batchId", number)) <= end:
+                    found.add(Path(unquote(urlparse(str(entry["path"])).path)))
+        return found
+
+    def _log_offset(self, batch_id: int) -> int | None:
+        """The file source's `logOffset` that stream batch `batch_id` read up to."""
+        try:
+            lines = (self.paths.checkpoint / "offsets" / str(batch_id)).read_text().splitlines()
+        except FileNotFoundError:
+            return None
+        for line in lines[2:]:
+            if line.strip().startswith("{"):
+                return int(json.loads(line)["logOffset"])
+        return None
 
     def _write_bronze_and_state(
         self,
         spark: SparkSession,
         bronze: DataFrame,
+        files: Sequence[_BatchFile],
         batch_id: int,
         ingest_ts: dt.datetime,
         stamp: dict[str, Column],
         previous_max: dt.date | None,
     ) -> dict[str, Any]:
-        """Write the batch's surviving rows to bronze and their ids to the dedupe state.
-
-        The counts come from an Observation on the write itself (no extra pass over the data).
-        """
+        """Append the batch's surviving rows to bronze and their ids to the dedupe state (each
+        skipped by Delta when this batch committed it before); the batch's bronze counts, in
+        total and per file, from one aggregation (the same on a replay)."""
         kept = ~F.col("_duplicate")
         event_day = F.to_date(BRONZE_PARTITION)
         if previous_max is None:
             late = F.lit(False)
         else:
             late = event_day < F.lit(previous_max - dt.timedelta(days=self.window.late_after_days))
-        observation = Observation(_observation_name("bronze", batch_id))
-        marked = self._mark_duplicates(spark, bronze, batch_id, ingest_ts).observe(
-            observation,
-            F.count(F.lit(1)).alias("candidates"),
-            F.sum(F.col("_duplicate").cast("long")).alias("duplicates"),
+        marked = self._mark_duplicates(spark, bronze, batch_id, ingest_ts)
+        per_file = [
+            expression
+            for index, file in enumerate(files)
+            for expression in (
+                F.count_if(kept & (F.col("source_file") == file.name)).alias(f"bronze.{index}"),
+                F.count_if(~kept & (F.col("source_file") == file.name)).alias(f"dup.{index}"),
+            )
+        ]
+        stats = marked.agg(
+            F.count_if(kept).alias("bronze_rows"),
+            F.count_if(~kept).alias("duplicates"),
             F.max(F.when(kept, event_day)).alias("max_date"),
-            F.sum((kept & late).cast("long")).alias("late"),
-        )
-        columns = [*schemas.spark_schema(BRONZE_EVENTS).fieldNames(), BRONZE_PARTITION]
-        staging = self.paths.staging(batch_id) / "bronze"
-        marked.where(kept).withColumns(stamp).select(*columns).write.mode("overwrite").partitionBy(
-            BRONZE_PARTITION
-        ).parquet(str(staging))
-        metrics: dict[str, Any] = dict(observation.get)
-        # The dedupe state is read back from the staged files (two columns), not recomputed.
-        if any(staging.glob(f"{BRONZE_PARTITION}=*/*.parquet")):
-            written = spark.read.schema(SEEN_SCHEMA).parquet(str(staging))
-            self._write_dedupe_state(written, batch_id, ingest_ts)
-        # An empty batch leaves one schema-only file outside any partition folder: not moved.
-        _move_parquet_files(
-            staging, self.paths.bronze, batch_file_prefix(batch_id), f"{BRONZE_PARTITION}=*/"
-        )
+            F.count_if(kept & late).alias("late"),
+            *per_file,
+        ).first()
+        assert stats is not None
+        metrics: dict[str, Any] = stats.asDict()
+        metrics["per_file"] = {
+            file.name: (int(metrics[f"bronze.{index}"]), int(metrics[f"dup.{index}"]))
+            for index, file in enumerate(files)
+        }
+        txn = {"txnAppId": self.app_id, "txnVersion": str(batch_id)}
+        rows = marked.where(kept).withColumns(stamp).select(*storage.columns(BRONZE_EVENTS))
+        if not committed(self.paths.bronze, self.app_id, batch_id):
+            rows.write.format(storage.DELTA).mode("append").options(**txn).partitionBy(
+                BRONZE_PARTITION
+            ).save(str(self.paths.bronze))
+        if not committed(self.paths.dedupe_state, self.app_id, batch_id):
+            has_id = F.col("event_id").isNotNull() & (F.col("event_id") != "")
+            ids = marked.where(kept & has_id).select(
+                "event_id",
+                F.lit(ingest_ts).alias("ingest_ts"),
+                F.lit(batch_id).cast("long").alias("batch_id"),
+                F.lit(ingest_ts.date()).alias("ingest_date"),
+            )
+            ids.coalesce(1).write.format(storage.DELTA).mode("append").options(**txn).partitionBy(
+                "ingest_date"
+            ).save(str(self.paths.dedupe_state))
+            self._prune_dedupe_state(spark, ingest_ts)
         return metrics
 
     # ---- dedupe ------------------------------------------------------------------------------
@@ -288,39 +430,37 @@ class BronzeBatchWriter:
     def _seen_ids(
         self, spark: SparkSession, batch_id: int, ingest_ts: dt.datetime
     ) -> DataFrame | None:
-        root = self.paths.dedupe_state
-        cutoff = ingest_ts - dt.timedelta(days=self.window.days)
-        folders = [
-            folder
-            for folder in root.glob("ingest_date=*/batch_id=*")
-            if int(folder.name.split("=", 1)[1]) < batch_id
-            and dt.date.fromisoformat(folder.parent.name.split("=", 1)[1]) >= cutoff.date()
-        ]
-        if not folders:
+        """The ids the earlier batches (never this one, even if it committed before a crash)
+        kept within the window."""
+        if not storage.is_delta_table(self.paths.dedupe_state):
             return None
-        frame = spark.read.schema(SEEN_SCHEMA).parquet(*(str(folder) for folder in folders))
-        return frame.where(F.col("ingest_ts") >= F.lit(cutoff)).select("event_id").distinct()
-
-    def _write_dedupe_state(self, kept: DataFrame, batch_id: int, ingest_ts: dt.datetime) -> None:
-        staging = self.paths.staging(batch_id) / "event_ids"
-        ids = kept.where(F.col("event_id").isNotNull() & (F.col("event_id") != ""))
-        ids.select("event_id", "ingest_ts").coalesce(1).write.mode("overwrite").parquet(
-            str(staging)
+        cutoff = ingest_ts - dt.timedelta(days=self.window.days)
+        frame = spark.read.format(storage.DELTA).load(str(self.paths.dedupe_state))
+        return (
+            frame.where(
+                (F.col("batch_id") < batch_id)
+                & (F.col("ingest_date") >= F.lit(cutoff.date()))
+                & (F.col("ingest_ts") >= F.lit(cutoff))
+            )
+            .select("event_id")
+            .distinct()
         )
-        target = (
-            self.paths.dedupe_state
-            / f"ingest_date={ingest_ts.date().isoformat()}"
-            / f"batch_id={batch_id}"
-        )
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staging, target)
-        self._prune_dedupe_state(ingest_ts)
 
-    def _prune_dedupe_state(self, ingest_ts: dt.datetime) -> None:
+    def _prune_dedupe_state(self, spark: SparkSession, ingest_ts: dt.datetime) -> None:
+        """Delete the days older than the window (one commit, only when there are some)."""
+        from deltalake import DeltaTable
+
         cutoff = (ingest_ts - dt.timedelta(days=self.window.days + 1)).date()
-        for folder in self.paths.dedupe_state.glob("ingest_date=*"):
-            if dt.date.fromisoformat(folder.name.split("=", 1)[1]) < cutoff:
-                shutil.rmtree(folder, ignore_errors=True)
+        days = {
+            partition["ingest_date"]
+            for partition in DeltaTable(str(self.paths.dedupe_state)).partitions()
+        }
+        if any(day is not None and dt.date.fromisoformat(str(day)) < cutoff for day in days):
+            from delta.tables import DeltaTable as SparkDeltaTable
+
+            SparkDeltaTable.forPath(spark, str(self.paths.dedupe_state)).delete(
+                F.col("ingest_date") < F.lit(cutoff)
+            )
 
     # ---- lateness ----------------------------------------------------------------------------
 
@@ -336,41 +476,87 @@ class BronzeBatchWriter:
         value = record.get("max_event_date")
         return dt.date.fromisoformat(value) if value else None
 
-    # ---- idempotent writes -------------------------------------------------------------------
+    # ---- quarantine and ledger -----------------------------------------------------------------
 
-    def _forget(self, batch_id: int) -> None:
-        """Remove everything an earlier attempt of this batch (or a later one) left behind."""
-        prefix = batch_file_prefix(batch_id)
-        for table in (self.paths.bronze, self.paths.quarantine):
-            if table.exists():
-                for path in table.rglob(f"{prefix}*"):
-                    path.unlink()
-        for folder in self.paths.dedupe_state.glob("ingest_date=*/batch_id=*"):
-            if int(folder.name.split("=", 1)[1]) >= batch_id:
-                shutil.rmtree(folder)
-        (self.paths.batch_records / f"{batch_id}.json").unlink(missing_ok=True)
-        shutil.rmtree(self.paths.staging(batch_id), ignore_errors=True)
-
-    def _append_quarantine(
+    def _merge_quarantine(
         self, spark: SparkSession, malformed: DataFrame, batch_id: int
-    ) -> tuple[int, int]:
-        """(malformed lines, entries appended): anti-join on quarantine_key, so a replay (or the
-        batch path) never adds a line twice."""
-        seen_obs = Observation(_observation_name("malformed", batch_id))
-        fresh_obs = Observation(_observation_name("appended", batch_id))
-        columns = schemas.spark_schema(QUARANTINE_EVENTS).fieldNames()
-        fresh = malformed.select(*columns).observe(seen_obs, F.count(F.lit(1)).alias("rows"))
-        if has_parquet(self.paths.quarantine):
-            existing = read_table(spark, self.paths.layout, QUARANTINE_EVENTS)
-            existing = existing.select("quarantine_key")
-            fresh = fresh.join(existing, "quarantine_key", "left_anti")
-        fresh = fresh.observe(fresh_obs, F.count(F.lit(1)).alias("rows"))
-        staging = self.paths.staging(batch_id) / "quarantine"
-        fresh.coalesce(1).write.mode("overwrite").parquet(str(staging))
-        appended = int(fresh_obs.get["rows"])
-        if appended:
-            _move_parquet_files(staging, self.paths.quarantine, batch_file_prefix(batch_id))
-        return int(seen_obs.get["rows"]), appended
+    ) -> tuple[dict[str, int], int]:
+        """(malformed lines per file, entries added): a MERGE on quarantine_key tagged with the
+        batch, so a replay finds the batch's commit (and its count) instead of merging again."""
+        candidates = malformed.select(*storage.columns(QUARANTINE_EVENTS)).persist(
+            StorageLevel.MEMORY_AND_DISK
+        )
+        try:
+            by_file = {
+                str(row["source_file"]): int(row["lines"])
+                for row in candidates.groupBy("source_file")
+                .agg(F.count(F.lit(1)).alias("lines"))
+                .collect()
+            }
+            if not by_file:
+                return by_file, 0
+            tag = json.dumps({"app": self.app_id, "batch": batch_id}, sort_keys=True)
+            earlier = _tagged_commit(self.paths.quarantine, tag)
+            if earlier is not None:
+                metrics = earlier.get("operationMetrics") or {}
+                return by_file, int(
+                    metrics.get("numTargetRowsInserted", metrics.get("numOutputRows", 0))
+                )
+            spark.conf.set(_USER_METADATA_CONF, tag)
+            try:
+                appended = storage.merge_new(
+                    spark, candidates.coalesce(1), self.paths.layout, QUARANTINE_EVENTS
+                )
+            finally:
+                spark.conf.unset(_USER_METADATA_CONF)
+            return by_file, appended
+        finally:
+            candidates.unpersist()
+
+    def _write_ledger(
+        self,
+        spark: SparkSession,
+        files: Sequence[_BatchFile],
+        metrics: Mapping[str, Any],
+        malformed_by_file: Mapping[str, int],
+        batch_id: int,
+        ingest_ts: dt.datetime,
+    ) -> None:
+        """The batch's files' ledger rows replace theirs (one idempotent commit)."""
+        ledger = self.paths.layout.table(LANDING_FILES)
+        if committed(ledger, self.app_id, batch_id):
+            return
+        schema = schemas.spark_schema_with_partition(LANDING_FILES)
+        rows = []
+        for file in files:
+            bronze_rows, duplicates = metrics["per_file"].get(file.name, (0, 0))
+            size, sha256 = file.size_and_sha256()
+            row = {
+                "source_file": file.name,
+                "path": file.relative_path,
+                "size": size,
+                "sha256": sha256,
+                "lines": file.lines,
+                "blank": 0,  # blank lines are quarantined as malformed (for now)
+                "malformed": malformed_by_file.get(file.name, 0),
+                "duplicates": duplicates,
+                "bronze_rows": bronze_rows,
+                "run_id": self.run.run_id,
+                "ingest_ts": ingest_ts,
+            }
+            rows.append(tuple(row[name] for name in schema.fieldNames()))
+        writer = (
+            spark.createDataFrame(rows, schema)
+            .coalesce(1)
+            .write.format(storage.DELTA)
+            .mode("overwrite")
+            .option("txnAppId", self.app_id)
+            .option("txnVersion", str(batch_id))
+        )
+        if storage.is_delta_table(ledger):
+            names = (file.name for file in files)
+            writer = writer.option("replaceWhere", storage.sql_in("source_file", names))
+        writer.save(str(ledger))
 
     def _write_record(self, counts: BatchCounts, max_event_date: dt.date | None) -> None:
         folder = self.paths.batch_records
@@ -382,28 +568,40 @@ class BronzeBatchWriter:
         staging = folder / f".{counts.batch_id}.json.tmp"
         staging.write_text(json.dumps(record, sort_keys=True))
         os.replace(staging, folder / f"{counts.batch_id}.json")
-        shutil.rmtree(self.paths.staging(counts.batch_id), ignore_errors=True)
 
 
-def _observation_name(what: str, batch_id: int) -> str:
-    """Unique per use: two streams on one session may both be at batch 0."""
-    return f"stream_{what}_{batch_id}_{uuid.uuid4().hex[:8]}"
+@attrs.frozen
+class _BatchFile:
+    """One landing file of a micro-batch: its lines in the batch and where it is."""
+
+    name: str
+    local_path: Path
+    landing: Path
+    lines: int
+    ingest_ts: dt.datetime
+
+    @property
+    def relative_path(self) -> str:
+        try:
+            return self.local_path.relative_to(self.landing).as_posix()
+        except ValueError:
+            return self.local_path.as_posix()
+
+    def size_and_sha256(self) -> tuple[int, str]:
+        """The file's size and SHA-256 now, hashed on the driver (the landing is local). A file
+        removed since the batch read it is recorded with size 0 and no digest: the batch run's
+        plan then sees it as removed or changed."""
+        digest = hashlib.sha256()
+        try:
+            with self.local_path.open("rb") as handle:
+                for block in iter(lambda: handle.read(_CHUNK), b""):
+                    digest.update(block)
+            return self.local_path.stat().st_size, digest.hexdigest()
+        except FileNotFoundError:
+            return 0, ""
 
 
 def _later(left: dt.date | None, right: dt.date | None) -> dt.date | None:
     if left is None or right is None:
         return left or right
     return max(left, right)
-
-
-def _move_parquet_files(staging: Path, table: Path, prefix: str, under: str = "") -> None:
-    """Rename every parquet file of a staged write into the table, keeping partition folders."""
-    files = sorted(
-        path
-        for path in staging.glob(f"{under}*.parquet")
-        if not any(part.startswith((".", "_")) for part in path.relative_to(staging).parts)
-    )
-    for index, path in enumerate(files):
-        target_dir = table / path.parent.relative_to(staging)
-        target_dir.mkdir(parents=True, exist_ok=True)
-        os.replace(path, target_dir / f"{prefix}{index:05d}.parquet")

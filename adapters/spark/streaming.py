@@ -3,9 +3,10 @@
 A text file source watches `<lake>/landing/usage_events_stream/` (`*.jsonl`, at most
 `max_files` new files per micro-batch) and hands each micro-batch of lines, with the file name
 from `_metadata.file_name` and the batch timestamp as ingest time, to `BronzeBatchWriter`
-(foreachBatch), which parses them with the batch engine's `parse_event_lines` and writes bronze,
-quarantine and dedupe state idempotently by batch id. Spark's checkpoint (offsets, commits, the
-file source's log) lives in `<lake>/checkpoints/bronze_usage_events/`, beside the writer's state.
+(foreachBatch), which parses them with the batch engine's `parse_event_lines` and commits bronze,
+quarantine, dedupe state and the ledger idempotently by batch id (Delta transactions). Spark's
+checkpoint (offsets, commits, the file source's log) lives in
+`<lake>/checkpoints/bronze_usage_events/`, beside the writer's state.
 
 Two triggers: `once` (availableNow: everything present now, in as many micro-batches as
 `max_files` asks, then stop) and continuous (a processing-time trigger every `trigger_seconds`,
@@ -28,6 +29,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 
 from adapters.spark.stream_sink import (
+    SOURCE_PATH,
     BatchCounts,
     BronzeBatchWriter,
     DedupeWindow,
@@ -83,7 +85,8 @@ class StreamResult:
 
 
 def landing_lines(spark: SparkSession, layout: LakeLayout, max_files: int | None) -> DataFrame:
-    """The streaming DataFrame of landing lines: raw, source_file, ingest_ts (batch timestamp).
+    """The streaming DataFrame of landing lines: raw, source_file, source_path (the file's URI,
+    for the ledger), ingest_ts (batch timestamp).
 
     Lines are split on \\n only, as the core splits them (a trailing \\r is the parser's to drop);
     `current_timestamp()` in a micro-batch is the batch's timestamp from the offset log, so a
@@ -99,6 +102,7 @@ def landing_lines(spark: SparkSession, layout: LakeLayout, max_files: int | None
     return reader.load(str(layout.landing_events)).select(
         F.col("value").alias("raw"),
         F.col("_metadata.file_name").alias("source_file"),
+        F.col("_metadata.file_path").alias(SOURCE_PATH),
         F.current_timestamp().alias("ingest_ts"),
     )
 

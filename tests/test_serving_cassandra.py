@@ -30,7 +30,7 @@ from adapters.cassandra.schema import (
 from adapters.cassandra.serving import CassandraPartitionSink, CassandraServingStore, RetryPolicy
 from adapters.cassandra.session import close_session, connect
 from adapters.cassandra.settings import CassandraSettings
-from adapters.lake.parquet import ParquetLake
+from adapters.lake.delta import DeltaLake
 from entrypoints.cli import main
 from finops_core import queries
 from finops_core.errors import ServingUnavailable
@@ -346,7 +346,7 @@ def test_the_derived_schema_is_the_hand_written_version_1(cassandra_node: Cassan
 
 
 @pytest.mark.cassandra
-def test_finops_load_twice_gives_the_gold_rows_once_and_the_queries_match_the_parquet(
+def test_finops_load_twice_gives_the_gold_rows_once_and_the_queries_match_the_delta_table(
     cassandra_node: CassandraNode,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -355,9 +355,9 @@ def test_finops_load_twice_gives_the_gold_rows_once_and_the_queries_match_the_pa
     from tests.test_serving_contract import GOLD
 
     lake = LakeLayout(tmp_path / "lake")
-    parquet = ParquetLake(lake)
-    parquet.write_table(DAILY_USAGE.table, GOLD, WriteMode.OVERWRITE_PARTITIONS)
-    gold = parquet.read_table(DAILY_USAGE.table)
+    delta = DeltaLake(lake)
+    delta.write_table(DAILY_USAGE.table, GOLD, WriteMode.OVERWRITE)
+    gold = delta.read_table(DAILY_USAGE.table)
     reference = queries.RowsReader(gold)
     keyspace = cassandra_node.new_keyspace("load")
     monkeypatch.chdir(tmp_path)  # no stray ./cred.env
@@ -391,6 +391,32 @@ def test_finops_load_twice_gives_the_gold_rows_once_and_the_queries_match_the_pa
         for c in queries.top_services(reference, orgs[0], days=7)
     ]
     assert json.loads(capsys.readouterr().out) == expected
+
+
+@pytest.mark.cassandra
+def test_a_load_deletes_the_rows_and_index_values_a_new_gold_no_longer_has(
+    cassandra_node: CassandraNode,
+) -> None:
+    rows = gold_rows(orgs=4, days=6)
+    last_day = max(day for row in rows if isinstance(day := row["usage_date"], dt.date))
+    kept = [row for row in rows if row["usage_date"] != last_day and row["org_id"] != "org_00002"]
+    store = open_cassandra_store(cassandra_node, cassandra_node.new_keyspace("replace"))
+    try:
+        assert store.replace(DAILY, rows) == len(rows) == 120
+        assert store.replace(DAILY, iter(kept)) == len(kept) == 75
+        reference = queries.RowsReader(kept)
+        assert store.count(DAILY) == len(kept)
+        assert store.index_values(DAILY, "usage_date") == reference.index_values(
+            DAILY, "usage_date"
+        )
+        assert store.index_values(DAILY, "org_id") == ["org_00000", "org_00001", "org_00003"]
+        assert store.read_slice(DAILY, ("org_00002",)) == []
+        for org in ("org_00000", "org_00003"):
+            assert store.read_slice(DAILY, (org,)) == reference.read_slice(DAILY, (org,))
+        assert queries.latest_usage_date(store) == last_day - dt.timedelta(days=1)
+        assert store.prune(DAILY, kept) == 0  # a load of the same rows deletes nothing
+    finally:
+        store.close()
 
 
 @pytest.mark.cassandra
@@ -525,10 +551,12 @@ def test_load_serving_with_spark_writes_cassandra_from_the_executors_through_the
     from tests.test_serving_contract import GOLD
 
     lake = LakeLayout(tmp_path / "lake")
-    ParquetLake(lake).write_table(DAILY_USAGE.table, GOLD, WriteMode.OVERWRITE_PARTITIONS)
+    DeltaLake(lake).write_table(DAILY_USAGE.table, GOLD, WriteMode.OVERWRITE)
     store = open_cassandra_store(cassandra_node, cassandra_node.new_keyspace("export"))
     try:
         assert isinstance(store.partition_sink(DAILY), CassandraPartitionSink)
+        stale = {**GOLD[0], "org_id": "org_gone_from_gold"}  # a row an earlier gold had
+        assert store.upsert(DAILY, [stale]) == 1
         result = usecases.load_serving(SparkEngine(spark), lake, store, _Quiet())
         assert result.counts == {"rows_upserted": len(GOLD), "serving_rows": len(GOLD)}
         reference = queries.RowsReader(GOLD)

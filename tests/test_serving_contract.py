@@ -352,3 +352,42 @@ def test_embedded_stores_give_no_partition_sink(tmp_path: Path) -> None:
     assert InMemoryServingStore().partition_sink(DAILY) is None
     with SqliteServingStore(tmp_path / "finops.sqlite") as store:
         assert store.partition_sink(DAILY) is None
+
+
+def _without(rows: Sequence[dict[str, object]], day: dt.date, org: str) -> list[dict[str, object]]:
+    """The rows a new gold keeps when `day` left the landing and `org` has no usage any more."""
+    return [row for row in rows if row["usage_date"] != day and row["org_id"] != org]
+
+
+def _assert_holds_exactly(store: Any, rows: Sequence[dict[str, object]]) -> None:
+    reference = queries.RowsReader(list(rows))
+    assert queries.row_count(store) == len(rows)
+    for column in ("usage_date", "org_id"):
+        assert store.index_values(DAILY, column) == reference.index_values(DAILY, column)
+    for org in ORGS:
+        assert_same_rows(store.read_slice(DAILY, (org,)), reference.read_slice(DAILY, (org,)))
+    assert queries.latest_usage_date(store) == queries.latest_usage_date(reference)
+
+
+def test_a_load_replaces_the_table_and_keeps_no_row_the_new_gold_lacks(empty_store: Any) -> None:
+    assert empty_store.upsert(DAILY, GOLD) == len(GOLD)
+    kept = _without(GOLD, LATEST, ORGS[1])
+    assert 0 < len(kept) < len(GOLD)
+    assert empty_store.replace(DAILY, iter(kept)) == len(kept)
+    _assert_holds_exactly(empty_store, kept)
+    assert queries.latest_usage_date(empty_store) == LATEST - dt.timedelta(days=1)
+    assert ORGS[1] not in empty_store.index_values(DAILY, "org_id")
+
+    assert empty_store.replace(DAILY, GOLD) == len(GOLD)  # the rows come back with a later load
+    _assert_holds_exactly(empty_store, GOLD)
+
+
+def test_pruning_after_a_sink_load_deletes_the_rows_and_index_values_the_load_lacks(
+    empty_store: Any,
+) -> None:
+    empty_store.upsert(DAILY, GOLD)
+    kept = _without(GOLD, FIRST_DAY, ORGS[2])
+    assert empty_store.prune(DAILY, iter(kept)) == len(GOLD) - len(kept)
+    _assert_holds_exactly(empty_store, kept)
+    assert empty_store.prune(DAILY, kept) == 0  # nothing left to prune
+    _assert_holds_exactly(empty_store, kept)

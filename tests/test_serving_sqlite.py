@@ -6,11 +6,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from adapters.lake.parquet import ParquetLake
+from adapters.lake.delta import DeltaLake
 from adapters.sqlite.serving import SCHEMA_VERSION, SqliteServingStore
 from entrypoints.cli import main
 from finops_core import queries
@@ -43,7 +44,7 @@ VERSION_1_DDL = (
 @pytest.fixture
 def gold_lake(tmp_path: Path) -> LakeLayout:
     lake = LakeLayout(tmp_path / "lake")
-    written = ParquetLake(lake).write_table(DAILY_USAGE.table, GOLD, WriteMode.OVERWRITE_PARTITIONS)
+    written = DeltaLake(lake).write_table(DAILY_USAGE.table, GOLD, WriteMode.OVERWRITE)
     assert written == len(GOLD)
     return lake
 
@@ -190,13 +191,13 @@ def test_finops_load_reports_rows_and_rate_and_is_idempotent(
         assert store.count(DAILY) == len(GOLD)
 
 
-def test_finops_query_json_answers_equal_the_reference_on_the_parquet_rows(
+def test_finops_query_json_answers_equal_the_reference_on_the_delta_rows(
     gold_lake: LakeLayout, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert (
         run(["load", "--lake", str(gold_lake.root), "--serving", "sqlite", *MEMORY], capsys)[0] == 0
     )
-    gold = ParquetLake(gold_lake).read_table(DAILY_USAGE.table)
+    gold = DeltaLake(gold_lake).read_table(DAILY_USAGE.table)
     assert len(gold) == len(GOLD)
     reference = queries.RowsReader(gold)
     lake = ["--lake", str(gold_lake.root)]
@@ -323,3 +324,61 @@ def test_every_serving_command_help_shows_an_example(capsys: pytest.CaptureFixtu
         assert done.value.code == 0
         out = capsys.readouterr().out
         assert "example:\n  finops " + argv[0] in out
+
+
+def test_a_reader_sees_the_previous_rows_until_a_load_commits_then_only_the_new_ones(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "finops.sqlite"
+    kept = [row for row in GOLD if row["usage_date"] != LATEST]
+    seen_midway: list[tuple[int, object]] = []
+    with SqliteServingStore(path) as store:
+        store.upsert(DAILY, GOLD)
+        reader = SqliteServingStore(path, create_schema=False)
+
+        def rows_with_a_read_midway() -> Iterator[dict[str, object]]:
+            for position, row in enumerate(kept):
+                if position == len(kept) // 2:  # half the new rows are written, not committed
+                    seen_midway.append((reader.count(DAILY), queries.latest_usage_date(reader)))
+                yield row
+
+        assert store.replace(DAILY, rows_with_a_read_midway()) == len(kept)
+        assert seen_midway == [(len(GOLD), LATEST)]  # the previous state, whole
+        assert reader.count(DAILY) == len(kept)
+        assert queries.latest_usage_date(reader) == LATEST - dt.timedelta(days=1)
+        reader.close()
+
+
+def test_a_load_that_fails_midway_leaves_the_previous_rows(tmp_path: Path) -> None:
+    path = tmp_path / "finops.sqlite"
+
+    def rows_then_a_failure() -> Iterator[dict[str, object]]:
+        yield from GOLD[: len(GOLD) // 2]
+        raise OSError("the lake went away")
+
+    with SqliteServingStore(path) as store:
+        store.upsert(DAILY, GOLD)
+        with pytest.raises(OSError, match="went away"):
+            store.replace(DAILY, rows_then_a_failure())
+        assert store.count(DAILY) == len(GOLD)
+        for org in ORGS:
+            assert store.read_slice(DAILY, (org,)) == queries.RowsReader(GOLD).read_slice(
+                DAILY, (org,)
+            )
+
+
+def test_finops_load_drops_the_rows_a_new_gold_no_longer_has(
+    gold_lake: LakeLayout, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lake = ["--lake", str(gold_lake.root)]
+    assert run(["load", *lake, *MEMORY], capsys)[0] == 0
+    kept = [row for row in GOLD if row["usage_date"] != LATEST]
+    DeltaLake(gold_lake).write_table(DAILY_USAGE.table, kept, WriteMode.OVERWRITE)
+    code, out, _ = run(["load", *lake, *MEMORY], capsys)
+    assert code == 0 and f"loaded {len(kept)} gold rows into sqlite" in out
+    with SqliteServingStore(gold_lake.serving_sqlite, create_schema=False) as store:
+        assert store.count(DAILY) == len(kept)
+        assert LATEST not in store.index_values(DAILY, "usage_date")
+    record = json.loads(sorted(gold_lake.runs.glob("*-load.json"))[-1].read_text())
+    assert record["finished"] is True
+    assert record["stages"][0]["counts"] == {"rows_upserted": len(kept), "serving_rows": len(kept)}

@@ -9,13 +9,17 @@ Writes use prepared statements with a bounded number in flight (our own window o
 rows of one partition grouped into UNLOGGED batches; requests that fail for a transient reason
 (timeouts, unavailable replicas, no host) are retried with exponential backoff for a bounded
 number of attempts, then a ServingUnavailable names the host(s). Upserts are idempotent: the same
-primary key overwrites the same cells. `partition_sink` gives a picklable loader that opens its
-own session wherever it runs (a Spark executor).
+primary key overwrites the same cells. A load (`replace`, or partition sinks then `prune`)
+upserts, then deletes the rows and index values the load did not write: Cassandra has no
+multi-partition transaction, so a reader may see the new rows beside stale ones until the prune
+ends, never a row missing that both the old and the new mart have. `partition_sink` gives a
+picklable loader that opens its own session wherever it runs (a Spark executor).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import threading
 import time
@@ -128,6 +132,17 @@ def _decode(column: Column, value: object) -> object:
         empty = _EMPTY.get(column.type)
         return empty() if empty is not None and not column.nullable else None
     return _CODECS[column.type].decode(value)
+
+
+def _canonical(column: Column, value: object) -> object:
+    """A value as this store reads it back, to compare what a load wrote with what is held."""
+    return _decode(column, _encode(column, value))
+
+
+def _pruning_columns(table: ServingTable) -> tuple[str, ...]:
+    """The columns a prune compares: the primary key and every indexed column."""
+    indexed = tuple(i.column for i in table.indexes if i.column not in table.primary_key)
+    return (*table.primary_key, *indexed)
 
 
 def _chunks(items: Iterable[Row], size: int) -> Iterator[list[Row]]:
@@ -471,6 +486,77 @@ class CassandraServingStore:
                 seen[index.name] |= new
             count += len(chunk)
         return count
+
+    def replace(self, table: ServingTable, rows: Iterable[Row]) -> int:
+        """A load without transactions: upsert `rows`, then delete every row (and index value)
+        the store holds that the load did not write, so serving rows = rows loaded."""
+        kept: list[Row] = []
+
+        def remembered() -> Iterator[Row]:
+            for row in rows:
+                kept.append({name: row[name] for name in _pruning_columns(table)})
+                yield row
+
+        count = self.upsert(table, remembered())
+        self.prune(table, kept)
+        return count
+
+    def prune(self, table: ServingTable, kept: Iterable[Row]) -> int:
+        """Delete the rows whose primary key `kept` lacks, and the index values no kept row
+        has. The keys held are read by a paged scan of the key columns (a load's cost, never a
+        query's); deletes go through the same bounded window and retries as the writes."""
+        source = table.source
+        key = table.primary_key
+        key_columns = [source.column(name) for name in key]
+        loaded: set[tuple[object, ...]] = set()
+        values: dict[str, set[object]] = {index.name: set() for index in table.indexes}
+        for row in kept:
+            loaded.add(tuple(_canonical(c, row[c.name]) for c in key_columns))
+            for index in table.indexes:
+                values[index.name].add(_canonical(source.column(index.column), row[index.column]))
+        scan = self._prepared(
+            ("keys", table.name),
+            lambda: f"SELECT {', '.join(key)} FROM {self.keyspace}.{table.name}",
+        )
+        held = [
+            tuple(_canonical(c, value) for c, value in zip(key_columns, record, strict=True))
+            for record in self._read(f"the keys of {table.name}", scan, ())
+        ]
+        stale = [held_key for held_key in held if held_key not in loaded]
+        delete = self._prepared(
+            ("delete", table.name),
+            lambda: (
+                f"DELETE FROM {self.keyspace}.{table.name} WHERE "
+                + " AND ".join(f"{name} = ?" for name in key)
+            ),
+        )
+        self._execute_all(
+            f"delete stale {table.name} rows",
+            [
+                (delete, tuple(_encode(c, v) for c, v in zip(key_columns, stale_key, strict=True)))
+                for stale_key in stale
+            ],
+        )
+        for index in table.indexes:
+            column = source.column(index.column)
+            records = self._read(
+                f"the {index.name} index", self._select_index(index, limited=False), ()
+            )
+            gone = [
+                value
+                for value in (_canonical(column, record[0]) for record in records)
+                if value not in values[index.name]
+            ]
+            text = (
+                f"DELETE FROM {self.keyspace}.{index.name} "
+                f"WHERE {SCOPE_COLUMN} = '{SCOPE}' AND {index.column} = ?"
+            )
+            drop = self._prepared(("delete_index", index.name), functools.partial(str, text))
+            self._execute_all(
+                f"delete stale {index.name} index values",
+                [(drop, (_encode(column, value),)) for value in gone],
+            )
+        return len(stale)
 
     def read_slice(
         self,

@@ -31,6 +31,21 @@ class InMemoryServingStore(queries.RowsReader):
             count += 1
         return count
 
+    def replace(self, table: ServingTable, rows: Iterable[Row]) -> int:
+        """The table becomes exactly `rows`, swapped in at once when they are all read."""
+        fresh = InMemoryServingStore()
+        count = fresh.upsert(table, rows)
+        self.rows[table.name] = fresh.rows.get(table.name, {})
+        return count
+
+    def prune(self, table: ServingTable, kept: Iterable[Row]) -> int:
+        keys = {tuple(row[name] for name in table.primary_key) for row in kept}
+        held = self.rows.get(table.name, {})
+        stale = [key for key in held if key not in keys]
+        for key in stale:
+            del held[key]
+        return len(stale)
+
     def count(self, table: ServingTable) -> int:
         return len(self.rows.get(table.name, {}))
 

@@ -7,6 +7,9 @@ keys, booleans are 0/1, floats are REAL (8-byte IEEE, so every value round-trips
 table is keyed by partition + clustering key, WITHOUT ROWID (the rows are stored in key order, so
 a slice of one partition is a range of the primary key); each `ValueIndex` that the primary key
 does not already lead with gets a SQL index. `finops_core.queries` turns slices into answers.
+
+A load (`replace`) is one transaction: in WAL mode readers keep reading the previous rows until
+it commits, and a killed load leaves them as they were.
 """
 
 from __future__ import annotations
@@ -254,6 +257,40 @@ class SqliteServingStore:
                 self._connection.executemany(sql, params)
             count += len(chunk)
         return count
+
+    def replace(self, table: ServingTable, rows: Iterable[Row]) -> int:
+        """A load in ONE transaction: the table's rows are deleted and `rows` upserted, then it
+        commits. In WAL mode a reader sees the previous rows until the commit, then the new
+        ones; a load killed before its commit leaves the previous rows (SQLite rolls it back)."""
+        columns = table.source.columns
+        sql = upsert_sql(table)
+        count = 0
+        try:
+            with self._connection:  # one transaction: committed at the end, rolled back on error
+                self._connection.execute(f"DELETE FROM {table.name}")
+                for chunk in _chunks(rows, _CHUNK):
+                    params = [tuple(_encode(c, row[c.name]) for c in columns) for row in chunk]
+                    self._connection.executemany(sql, params)
+                    count += len(chunk)
+        except sqlite3.OperationalError as error:
+            raise ServingUnavailable(
+                f"Cannot load {table.name} into the SQLite serving store at {self.path} "
+                f"({error}); the previous rows are kept."
+            ) from None
+        return count
+
+    def prune(self, table: ServingTable, kept: Iterable[Row]) -> int:
+        """Delete the rows whose primary key `kept` lacks, in one transaction."""
+        key = table.primary_key
+        source = table.source
+        keys = {tuple(_encode(source.column(n), row[n]) for n in key) for row in kept}
+        held = self._query(f"SELECT {', '.join(key)} FROM {table.name}")
+        stale = [record for record in held if tuple(record) not in keys]
+        if stale:
+            condition = " AND ".join(f"{name} = ?" for name in key)
+            with self._connection:
+                self._connection.executemany(f"DELETE FROM {table.name} WHERE {condition}", stale)
+        return len(stale)
 
     def read_slice(
         self,

@@ -1,4 +1,7 @@
-"""Run records as JSON files under <lake>/_runs/ (one file per run, never rewritten).
+"""Run records as JSON files under <lake>/_runs/, one file per run.
+
+A run writes its record twice: unfinished when it starts, final at its end. Each write replaces
+the file atomically (a temporary file renamed over it), so a reader sees one or the other.
 
 Records are `finops_core.runs.RunRecord` values, written with `to_json()` and read back with
 `from_json()` (which also reads the untyped records older versions wrote).

@@ -1,16 +1,19 @@
 """Application services the CLI and the notebook helpers call, each over one container.
 
 They take every adapter from the container (`entrypoints.containers`) and write one typed run
-record per run (`usecases.run_record`), which `finops audit` reads back.
+record per run (`usecases.run_record`), which `finops audit` reads back: unfinished when the run
+starts (`start_run`), replaced by the final record at its end (`finish_run`), so a run killed
+half-way leaves a record saying so.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -51,6 +54,27 @@ def _require_landing(layout: LakeLayout) -> None:
         )
 
 
+def start_run(container: Container, kind: str, engine: str) -> RunContext:
+    """A new run whose record is written now, unfinished: a run killed before its end leaves
+    that record, and `finops audit` names it. `finish_run` replaces it (same run id)."""
+    run = usecases.new_run(container.clock(), kind)
+    container.run_log().write(usecases.run_record(run, kind, engine, [], finished=False))
+    return run
+
+
+def finish_run(
+    container: Container,
+    run: RunContext,
+    kind: str,
+    engine: str,
+    results: Sequence[StageResult],
+) -> RunRecord:
+    """The run's final record, written over its unfinished one."""
+    record = usecases.run_record(run, kind, engine, results)
+    container.run_log().write(record)
+    return record
+
+
 def failed_checks(record: RunRecord) -> list[Reconciliation]:
     return [check for check in record.reconciliations if not check.passed]
 
@@ -65,15 +89,21 @@ def _report_failures(record: RunRecord) -> None:
 
 def batch(container: Container, *, force_backfill: bool = False) -> RunRecord:
     """Bronze, silver and gold on the container's engine; the run record, written."""
+    from adapters.landing.manifest import landing_events
+
     layout = container.layout()
     _require_landing(layout)
     engine = container.engine()
-    run = usecases.new_run(container.clock(), "batch")
+    run = start_run(container, "batch", engine.name)
     results = usecases.run_batch(
-        engine, layout, run, container.progress(), backfill=True if force_backfill else None
+        engine,
+        layout,
+        run,
+        container.progress(),
+        landing_events(layout.landing),
+        backfill=force_backfill,
     )
-    record = usecases.run_record(run, "batch", engine.name, results)
-    container.run_log().write(record)
+    record = finish_run(container, run, "batch", engine.name, results)
     total = math.fsum(stage.seconds for stage in record.stages)
     checks = record.reconciliations
     _say(
@@ -82,6 +112,73 @@ def batch(container: Container, *, force_backfill: bool = False) -> RunRecord:
     )
     _report_failures(record)
     return record
+
+
+# -- landing and generate -------------------------------------------------------------------
+
+NO_ENGINE = "none"  # the engine field of runs that write the landing, not the tables
+
+
+@contextlib.contextmanager
+def _refusal_recorded(container: Container, run: RunContext, kind: str) -> Iterator[None]:
+    """A landing writer that refuses (LandingRefused, DatasetMissing) has written nothing (the
+    landing is swapped in by one rename): its run is recorded as finished, skipped, with the
+    refusal as its note, so the audit does not take it for a killed run."""
+    from finops_core.errors import LandingRefused
+
+    try:
+        yield
+    except (LandingRefused, DatasetMissing) as refused:
+        skipped = StageResult(kind, {}, 0.0, skipped=True, note=f"refused: {refused}")
+        finish_run(container, run, kind, NO_ENGINE, [skipped])
+        raise
+
+
+def land(container: Container, zip_path: Path, *, replace: bool = False) -> RunRecord:
+    """Land the dataset zip (`finops landing`); its run record, written."""
+    from adapters.landing.zip_intake import land_zip, require_zip
+
+    require_zip(zip_path)  # no zip: nothing ran, nothing to record
+    run = start_run(container, "landing", NO_ENGINE)
+    with _refusal_recorded(container, run, "landing"):
+        landed = land_zip(zip_path, container.layout().root, replace=replace)
+    result = StageResult(
+        "landing",
+        {"files": landed.files, "bytes": landed.bytes},
+        landed.seconds,
+        skipped=landed.already_landed,
+        note=landed.summary(),
+    )
+    print(landed.summary())
+    return finish_run(container, run, "landing", NO_ENGINE, [result])
+
+
+def generate_landing(
+    container: Container,
+    *,
+    seed: int,
+    scale: float,
+    dirty_rate: float,
+    replace: bool,
+    progress: Callable[[int, int], None] | None = None,
+) -> RunRecord:
+    """Write a synthetic landing (`finops generate`); its run record, written."""
+    from adapters.landing.generator import generate
+
+    run = start_run(container, "generate", NO_ENGINE)
+    with _refusal_recorded(container, run, "generate"):
+        generated = generate(
+            container.layout().root,
+            seed=seed,
+            scale=scale,
+            dirty_rate=dirty_rate,
+            replace=replace,
+            progress=progress,
+        )
+    counts = {"files": generated.files, "bytes": generated.bytes, "events": generated.events}
+    result = StageResult("generate", counts, generated.seconds, note=generated.summary())
+    print(generated.summary())
+    return finish_run(container, run, "generate", NO_ENGINE, [result])
 
 
 # -- load --------------------------------------------------------------------------------------
@@ -99,16 +196,16 @@ def load(container: Container) -> RunRecord:
     """Every served mart into the container's serving store, through the engine (rows stream
     through this process, or the engine runs the store's partition sink where the data is)."""
     _require_gold(container)
+    # The unfinished record comes first: opening the store already writes it (its schema).
+    run = start_run(container, "load", str(container.config.engine()))
     store = container.serving()  # an unreachable store fails before an engine starts
     engine = container.engine()
-    run = usecases.new_run(container.clock(), "load")
     result = usecases.load_serving(engine, container.layout(), store, container.progress())
+    record = finish_run(container, run, "load", engine.name, [result])
     if not result.counts.get("rows_upserted"):
         raise DatasetMissing(
             f"The lake {container.layout().root} has no gold rows; run `finops batch` first."
         )
-    record = usecases.run_record(run, "load", engine.name, [result])
-    container.run_log().write(record)
     loaded = int(result.counts["rows_upserted"])
     rate = loaded / result.seconds if result.seconds > 0 else float("inf")
     print(
@@ -207,22 +304,24 @@ def render_checks(checks: Sequence[Reconciliation]) -> str:
 def demo(container: Container, zip_path: Path | None = None) -> RunRecord:
     """Landing, the speed layer once (Spark), batch, the serving store, Q1/Q2 for one org, and
     the audit; the run record, written."""
+    from adapters.landing.manifest import landing_events
+
     started = time.perf_counter()
     layout = container.layout()
     progress = container.progress()
     _say(f"landing: {_land(layout, zip_path or DEFAULT_ZIP)}")
-    run = usecases.new_run(container.clock(), "demo")
+    engine_name = container.config.engine()
+    run = start_run(container, "demo", engine_name)
     results: list[StageResult] = []
     streamed = _stream_once(container, run)
     if streamed is not None:
         progress.stage_finished(streamed)
         results.append(streamed)
     engine = container.engine()
-    results += usecases.run_batch(engine, layout, run, progress)
+    results += usecases.run_batch(engine, layout, run, progress, landing_events(layout.landing))
     results.append(usecases.load_serving(engine, layout, container.serving(), progress))
-    record = usecases.run_record(run, "demo", engine.name, results)
     _show_answers(container)
-    container.run_log().write(record)
+    record = finish_run(container, run, "demo", engine.name, results)
     print("\naudit:")
     print(render_checks(record.reconciliations))
     checks, failed = record.reconciliations, failed_checks(record)

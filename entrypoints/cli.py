@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "entrypoints.commands.load",
     "entrypoints.commands.query",
     "entrypoints.commands.audit",
+    "entrypoints.commands.vacuum",
     "entrypoints.commands.profile",
 )
 

@@ -81,18 +81,18 @@ def _spark_missing(error: ModuleNotFoundError) -> Exception:
 # -- the lake and the engines ------------------------------------------------------------------
 
 
-def _parquet_lake(layout: LakeLayout) -> Lake:
-    from adapters.lake.parquet import ParquetLake
+def _delta_lake(layout: LakeLayout) -> Lake:
+    from adapters.lake.delta import DeltaLake
 
-    return ParquetLake(layout)
+    return DeltaLake(layout)
 
 
 def _memory_engine() -> Engine:
-    """The pure-Python engine over the parquet lake (the same files the Spark engine writes)."""
-    from adapters.lake.parquet import ParquetLake
+    """The pure-Python engine over the Delta lake (the same tables the Spark engine writes)."""
+    from adapters.lake.delta import DeltaLake
     from adapters.memory.engine import MemoryEngine
 
-    return MemoryEngine(ParquetLake)
+    return MemoryEngine(DeltaLake)
 
 
 def _spark_engine(session: Any) -> Engine:
@@ -182,7 +182,7 @@ class Container(containers.DeclarativeContainer):
     settings = providers.Singleton(_settings, config)
 
     layout = providers.Singleton(_layout, config.lake)
-    lake = providers.Singleton(_parquet_lake, layout)
+    lake = providers.Singleton(_delta_lake, layout)
     clock = providers.Singleton(SystemClock)
     progress = providers.Singleton(ConsoleProgress, detail=config.verbose)
     run_log = providers.Singleton(lambda layout: JsonRunLog(layout.runs), layout)
@@ -199,6 +199,8 @@ class Container(containers.DeclarativeContainer):
         memory=providers.Singleton(_memory_engine),
         spark=providers.Singleton(_spark_engine, session=spark),
     )
+    # What reads tables where no JVM is wanted (the audit), whatever the `engine` setting.
+    table_reader = providers.Singleton(_memory_engine)
 
     cassandra_settings = providers.Singleton(_cassandra_settings, settings)
     cassandra_session = providers.Resource(cassandra_session, cassandra_settings)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -223,3 +225,165 @@ def test_a_record_written_before_records_were_typed_is_still_audited(
     audit = json.loads(capsys.readouterr().out)
     assert audit["passed"] is True and audit["run_id"] == record["run_id"]
     assert len(audit["reconciliations"]) == len(record["reconciliations"]) == 4
+
+
+# -- the whole lake: unfinished runs, the landing file by file -----------------------------------
+
+
+def _copy(lake: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "copy"
+    shutil.copytree(lake, copy)
+    return copy
+
+
+def _newest(lake: Path, kind: str) -> dict[str, object]:
+    return json.loads(sorted(LakeLayout(lake).runs.glob(f"*-{kind}.json"))[-1].read_text())
+
+
+def test_a_batch_killed_midway_leaves_an_unfinished_record_that_fails_the_audit_until_a_rerun(
+    lake: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from adapters.memory.engine import MemoryEngine
+
+    copy = _copy(lake, tmp_path)
+
+    def killed(self: object, *args: object) -> object:
+        raise KeyboardInterrupt  # the run stops before its end, as a kill would stop it
+
+    with monkeypatch.context() as patched:
+        patched.setattr(MemoryEngine, "silver", killed)
+        assert main(["batch", "--engine", "memory", "--lake", str(copy)]) == 130
+    record = _newest(copy, "batch")
+    killed_id, started = str(record["run_id"]), str(record["started_at"])
+    assert record["finished"] is False and record["stages"] == []
+    capsys.readouterr()
+
+    assert main(["audit", "--lake", str(copy)]) == 1
+    captured = capsys.readouterr()
+    assert f"FAIL run {killed_id} (batch, started {started}): UNFINISHED" in captured.out
+    assert f"unfinished run(s) {killed_id} (batch)" in captured.err
+
+    assert main(["batch", "--engine", "memory", "--lake", str(copy)]) == 0
+    rerun = _newest(copy, "batch")
+    assert rerun["finished"] is True and rerun["run_id"] != killed_id
+    capsys.readouterr()
+    assert main(["audit", "--lake", str(copy)]) == 0
+    out = capsys.readouterr().out
+    assert (
+        f"ok run {killed_id} (batch, started {started}): killed, superseded by "
+        + str(rerun["run_id"])
+        in out.splitlines()
+    )
+
+
+def test_an_unfinished_run_is_superseded_only_by_a_later_run_of_its_own_kind(
+    lake: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    copy = _copy(lake, tmp_path)
+    for finished_load in LakeLayout(copy).runs.glob("*-load.json"):
+        finished_load.unlink()  # only the batch's record remains
+    batch = json.loads(_record_path(copy).read_text())
+    # A load that never finished, started before the (passing) batch of the fixture.
+    stale = {**batch, "run_id": "20000101T000000000000Z-load", "kind": "load", "stages": []}
+    stale.update(finished=False, reconciliations=[], started_at="2000-01-01T00:00:00+00:00")
+    (LakeLayout(copy).runs / "20000101T000000000000Z-load.json").write_text(json.dumps(stale))
+
+    assert main(["audit", "--lake", str(copy), "--json"]) == 1
+    audit = json.loads(capsys.readouterr().out)
+    assert audit["passed"] is False
+    assert audit["unfinished_runs"] == [
+        {
+            "run_id": "20000101T000000000000Z-load",
+            "kind": "load",
+            "started_at": "2000-01-01T00:00:00+00:00",
+            "superseded_by": None,
+            "passed": False,
+        }
+    ]
+    assert main(["load", "--engine", "memory", "--lake", str(copy)]) == 0
+    load_id = _newest(copy, "load")["run_id"]
+    capsys.readouterr()
+    assert main(["audit", "--lake", str(copy), "--json"]) == 0
+    audit = json.loads(capsys.readouterr().out)
+    assert [run["superseded_by"] for run in audit["unfinished_runs"]] == [load_id]
+
+
+def test_a_landing_file_changed_or_added_after_the_batch_is_named_until_a_batch_absorbs_it(
+    lake: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    copy = _copy(lake, tmp_path)
+    events = LakeLayout(copy).landing_events
+    with (events / "events_part_0000.jsonl").open("ab") as handle:
+        handle.write(_line(event_id="evt_a00000000007") + b"\n")
+    (events / "events_part_0001.jsonl").write_bytes(_line(event_id="evt_a00000000008") + b"\n")
+
+    assert main(["audit", "--lake", str(copy)]) == 1
+    captured = capsys.readouterr()
+    failures = [line for line in captured.out.splitlines() if line.startswith("FAIL events_")]
+    assert failures == [
+        "FAIL events_part_0000.jsonl: changed since bronze absorbed it (run `finops batch`)",
+        "FAIL events_part_0001.jsonl: not in the ledger: bronze never absorbed it "
+        "(run `finops batch`)",
+    ]
+    assert "2 landing file(s) do not reconcile" in captured.err
+
+    assert main(["batch", "--engine", "memory", "--lake", str(copy)]) == 0
+    capsys.readouterr()
+    assert main(["audit", "--lake", str(copy)]) == 0
+    assert "all 2 landing events files reconcile" in capsys.readouterr().out
+
+
+def test_bronze_rows_that_differ_from_the_ledger_fail_the_audit_naming_the_file(
+    lake: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from adapters.lake.delta import DeltaLake
+    from finops_core.tables import BRONZE_EVENTS
+
+    copy = _copy(lake, tmp_path)
+    bronze = DeltaLake(LakeLayout(copy))
+    rows = bronze.read_table(BRONZE_EVENTS)
+    assert len(rows) == 7
+    bronze.write_table(BRONZE_EVENTS, rows[1:])  # one bronze row lost
+    assert main(["audit", "--lake", str(copy)]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL events_part_0000.jsonl: bronze holds 6 rows, the ledger 7" in out.splitlines()
+
+
+def test_landing_and_generate_record_their_runs_finished(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lake = tmp_path / "lake"
+    assert main(["generate", "--lake", str(lake), "--scale", "0.01"]) == 0
+    record = _newest(lake, "generate")
+    assert record["finished"] is True and record["engine"] == "none"
+    stages: list[dict[str, Any]] = record["stages"]  # type: ignore[assignment]
+    assert [stage["stage"] for stage in stages] == ["generate"]
+    assert stages[0]["counts"]["files"] > 0
+
+
+def test_a_refused_landing_writer_is_recorded_finished_not_as_a_killed_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from adapters.runlog import JsonRunLog
+    from entrypoints.commands.audit import unfinished_runs
+    from finops_core.errors import LandingRefused
+
+    lake = tmp_path / "lake"
+    assert main(["generate", "--lake", str(lake), "--scale", "0.01"]) == 0
+    assert main(["generate", "--lake", str(lake), "--scale", "0.01"]) == LandingRefused.exit_code
+    refused = _newest(lake, "generate")
+    stages: list[dict[str, Any]] = refused["stages"]  # type: ignore[assignment]
+    assert refused["finished"] is True and stages[0]["skipped"] is True
+    assert str(stages[0]["note"]).startswith("refused: ")
+    assert unfinished_runs(JsonRunLog(LakeLayout(lake).runs)) == ()
+
+
+def test_the_audit_help_states_when_an_unfinished_run_does_not_fail(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["audit", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "unless a LATER run of the SAME kind finished and passed" in text
+    assert '"killed, superseded by <run id>"' in text
+    assert "lines = bronze rows + duplicates + malformed + blank" in text

@@ -300,7 +300,7 @@ def test_landing_generate_and_profile_use_the_lake_of_the_toml_file(
 def test_batch_load_query_and_audit_use_the_lake_engine_and_store_of_the_toml_file(
     cli: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from adapters.lake.parquet import ParquetLake
+    from adapters.lake.delta import DeltaLake
     from finops_core.lake import LakeLayout
     from finops_core.marts import DAILY_USAGE
 
@@ -320,7 +320,7 @@ def test_batch_load_query_and_audit_use_the_lake_engine_and_store_of_the_toml_fi
     import json
 
     answered = json.loads(out)
-    gold = ParquetLake(LakeLayout(lake)).read_table(DAILY_USAGE.table)
+    gold = DeltaLake(LakeLayout(lake)).read_table(DAILY_USAGE.table)
     assert code == 0 and len(answered) == len(gold) == 1
     assert answered[0]["daily_cost_usd"] == gold[0]["daily_cost_usd"] == 2.0
     assert list(answered[0]) == list(DAILY_USAGE.table.column_names)  # keys = the mart's columns

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from dependency_injector import providers
 
-from adapters.lake.parquet import ParquetLake
+from adapters.lake.delta import DeltaLake
 from adapters.memory.engine import MemoryEngine
 from adapters.memory.serving import InMemoryServingStore
 from adapters.sqlite.serving import SqliteServingStore
@@ -23,6 +23,7 @@ from entrypoints.config import SERVING_KINDS, Settings, cli_configuration
 from entrypoints.containers import Container, build_container, container_for
 from finops_core import usecases
 from finops_core.errors import ConfigurationError, EngineUnavailable, ServingUnavailable
+from finops_core.intake import IntakePlan, LandingFile
 from finops_core.lake import LakeLayout
 from finops_core.ports import PartitionSink, RunContext, StageResult
 from finops_core.serving import DAILY_USAGE_BY_ORG
@@ -60,6 +61,7 @@ class FakeEngine:
 
     def __init__(self) -> None:
         self.ran: list[str] = []
+        self.plans: list[IntakePlan] = []
 
     def _stage(self, stage: str, **counts: float) -> StageResult:
         self.ran.append(stage)
@@ -68,10 +70,8 @@ class FakeEngine:
     def bronze_masters(self, lake: LakeLayout, run: RunContext) -> StageResult:
         return self._stage("bronze_masters")
 
-    def has_bronze_events(self, lake: LakeLayout) -> bool:
-        return False
-
-    def bronze_events(self, lake: LakeLayout, run: RunContext) -> StageResult:
+    def bronze_events(self, lake: LakeLayout, run: RunContext, plan: IntakePlan) -> StageResult:
+        self.plans.append(plan)
         return self._stage("bronze_events", landing_lines=3, bronze_rows=2, malformed=1)
 
     def silver(self, lake: LakeLayout, run: RunContext) -> StageResult:
@@ -105,7 +105,7 @@ class FakeCassandraSession:
         return []
 
 
-def test_the_memory_engine_over_the_parquet_lake_is_selected_by_configuration(
+def test_the_memory_engine_over_the_delta_lake_is_selected_by_configuration(
     tmp_path: Path,
 ) -> None:
     container = build_container(lake=tmp_path, engine="memory")
@@ -113,7 +113,7 @@ def test_the_memory_engine_over_the_parquet_lake_is_selected_by_configuration(
     assert isinstance(engine, MemoryEngine)
     assert engine is container.engine()  # a singleton
     assert container.layout() == LakeLayout(tmp_path)
-    assert isinstance(container.lake(), ParquetLake)
+    assert isinstance(container.lake(), DeltaLake)
     assert container.lake().layout == LakeLayout(tmp_path)
 
 
@@ -133,14 +133,22 @@ def test_the_container_gives_back_the_settings_it_was_built_from(tmp_path: Path)
 
 
 class FakeSparkSession:
-    """Just enough of a SparkSession to be handed to the engine: keeps the conf it is given."""
+    """Just enough of a SparkSession to be handed to the engine: keeps the conf it is given,
+    and was started with Delta's extension and catalog (as the engine requires)."""
 
     class Conf(dict[str, str]):
         def set(self, key: str, value: str) -> None:
             self[key] = value
 
     def __init__(self) -> None:
-        self.conf = self.Conf()
+        self.conf = self.Conf(
+            {
+                "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+                "spark.sql.catalog.spark_catalog": (
+                    "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+                ),
+            }
+        )
         self.sparkContext = object()
 
 
@@ -174,16 +182,26 @@ def test_an_overridden_engine_is_the_one_the_batch_use_case_runs(tmp_path: Path)
     fake = FakeEngine()
     with container.engine.override(providers.Object(fake)):
         run = RunContext("r1", dt.datetime(2025, 7, 1, tzinfo=dt.timezone.utc))
+        landing = [LandingFile("usage_events_stream/a.jsonl", "a.jsonl", 3, "aa")]
         results = usecases.run_batch(
-            container.engine(), container.layout(), run, container.progress()
+            container.engine(), container.layout(), run, container.progress(), landing
         )
     assert fake.ran == ["bronze_masters", "bronze_events", "silver", "gold"]
+    assert [plan.ingest for plan in fake.plans] == [tuple(landing)]  # the fake's ledger is empty
     checks = usecases.reconcile(usecases.merged_counts(results))
     assert [c.name for c in checks if c.passed] == [
         "landing lines = bronze rows + malformed",
         "bronze = silver + quarantine + duplicates",
     ]
     assert not container.spark.initialized  # overriding the engine never started Spark
+
+
+def test_the_table_reader_is_the_memory_engine_whatever_the_engine_setting(
+    tmp_path: Path,
+) -> None:
+    container = build_container(lake=tmp_path, engine="spark")
+    assert isinstance(container.table_reader(), MemoryEngine)
+    assert not container.spark.initialized  # the audit reads tables without a JVM
 
 
 def test_the_sqlite_store_lives_in_the_lake_and_is_closed_at_shutdown(tmp_path: Path) -> None:
@@ -331,7 +349,7 @@ def test_nothing_outside_the_container_builds_an_adapter() -> None:
         "InMemoryServingStore(",
         "MemoryEngine(",
         "SparkEngine(",
-        "ParquetLake(",
+        "DeltaLake(",
         "SparkSessions(",
         "JsonRunLog(",
         "connect(",

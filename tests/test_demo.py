@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.lake.parquet import ParquetLake
+from adapters.lake.delta import DeltaLake
 from finops_core.lake import LakeLayout
 from finops_core.marts import DAILY_USAGE
 
@@ -60,7 +60,7 @@ def test_the_demo_lands_streams_batches_serves_and_passes_its_audit_then_reruns_
         == stages["gold"]["counts"]["gold_rows"]
         == 11_050
     )
-    gold = ParquetLake(LakeLayout(lake)).read_table(DAILY_USAGE.table)
+    gold = DeltaLake(LakeLayout(lake)).read_table(DAILY_USAGE.table)
     assert len(gold) == 11_050
 
     second = finops(
@@ -71,4 +71,4 @@ def test_the_demo_lands_streams_batches_serves_and_passes_its_audit_then_reruns_
     assert "stream: skipped (no new landing files" in second.stderr
     assert second.stdout.split("audit:", 1)[1].count("PASS") == len(record["reconciliations"])
     assert "FAIL" not in second.stdout.split("audit:", 1)[1]
-    assert ParquetLake(LakeLayout(lake)).read_table(DAILY_USAGE.table) == gold
+    assert DeltaLake(LakeLayout(lake)).read_table(DAILY_USAGE.table) == gold

@@ -11,6 +11,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from finops_core.contracts import USAGE_EVENTS
+from finops_core.intake import LandingFile
+
 MANIFEST_NAME = "_manifest.json"
 # Files the landing writers add beside the data; never listed in the manifest itself.
 BOOKKEEPING_FILES = frozenset({MANIFEST_NAME, "_generated.json", "_injected.json"})
@@ -80,3 +83,21 @@ def swap_into_place(staging: Path, landing: Path, lake: Path) -> None:
         shutil.rmtree(retired, ignore_errors=True)
     else:
         os.replace(staging, landing)
+
+
+def landing_events(landing: Path) -> list[LandingFile]:
+    """Every usage-events file of a landing folder (`contracts.USAGE_EVENTS.file_pattern`), by
+    relative path, with its size and the SHA-256 of its bytes as they are now (never the
+    manifest's word for it), sorted by path."""
+    if not landing.is_dir():
+        return []
+    return [
+        LandingFile(
+            path=path.relative_to(landing).as_posix(),
+            name=path.name,
+            size=path.stat().st_size,
+            sha256=sha256_of(path),
+        )
+        for path in sorted(landing.glob(USAGE_EVENTS.file_pattern))
+        if path.is_file()
+    ]

@@ -56,14 +56,19 @@ class _Member:
     relative: str  # path under landing/
 
 
-def land_zip(zip_path: Path, lake: Path, replace: bool = False) -> LandingResult:
-    """Validate `zip_path`, then extract its `datalake/landing/` members into `<lake>/landing/`."""
-    started = time.perf_counter()
+def require_zip(zip_path: Path) -> None:
+    """DatasetMissing, saying what to do, when there is no zip at `zip_path`."""
     if not zip_path.is_file():
         raise DatasetMissing(
             f"dataset zip {zip_path} not found: download cloud_provider_challenge_dataset_v1.zip "
             "into data/ or pass --zip PATH"
         )
+
+
+def land_zip(zip_path: Path, lake: Path, replace: bool = False) -> LandingResult:
+    """Validate `zip_path`, then extract its `datalake/landing/` members into `<lake>/landing/`."""
+    started = time.perf_counter()
+    require_zip(zip_path)
     zip_sha = sha256_of(zip_path)
     landing = lake / "landing"
     try:

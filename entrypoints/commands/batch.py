@@ -20,10 +20,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "batch",
         "run the batch layer: bronze, silver (+ quarantine), gold",
         "Run the batch layer over the landing zone in <lake>/landing: the seven CSVs to bronze,\n"
-        "usage events to bronze (backfilled from landing when the speed layer has not run),\n"
-        "silver with quality rules and quarantine, and every gold mart.\n"
-        "Reruns replace, never append. Prints per-stage counts and seconds; exits 1 when a\n"
-        "reconciliation of the run fails.",
+        "usage events to bronze, silver with quality rules and quarantine, and every gold mart.\n"
+        "Bronze events mirror the landing file by file: the ledger (bronze/landing_files) holds\n"
+        "the name, size and SHA-256 of every events file bronze absorbed, so a batch ingests the\n"
+        "new files, replaces the rows of changed ones and drops the rows of removed ones (files\n"
+        "the speed layer already streamed are skipped). Every table write is one Delta commit:\n"
+        "a batch killed mid-way leaves the previous versions; rerun it. Prints per-stage counts\n"
+        "and seconds; exits 1 when a reconciliation of the run fails.",
         "finops batch --lake ./datalake --engine spark",
     )
     add_lake_option(parser)
@@ -32,7 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--backfill",
         action="store_true",
-        help="rebuild bronze events from landing even when they exist",
+        help="re-ingest every landing events file, whatever the ledger says (bronze events "
+        "are rebuilt whole, in one commit)",
     )
     writes_lake(parser)
     parser.set_defaults(handler=run)

@@ -6,7 +6,6 @@ import argparse
 import sys
 import time
 
-from adapters.landing.generator import generate
 from entrypoints.commands.common import add_command, add_lake_option, writes_lake
 from entrypoints.containers import Container
 
@@ -62,13 +61,14 @@ class _Progress:
 
 
 def run(args: argparse.Namespace, container: Container) -> int:
-    result = generate(
-        container.layout().root,
+    from entrypoints.app import generate_landing
+
+    generate_landing(
+        container,
         seed=args.seed,
         scale=args.scale,
         dirty_rate=args.dirty,
         replace=args.replace,
         progress=_Progress(),
     )
-    print(result.summary())
     return 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from adapters.landing.zip_intake import land_zip
 from entrypoints.commands.common import add_command, add_lake_option, writes_lake
 from entrypoints.containers import Container
 
@@ -21,7 +20,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Check the dataset zip (expected members, no absolute or '..' paths, no symlinks, no\n"
             "zip bomb), then extract its datalake/landing/ members into <lake>/landing/ in one\n"
             "rename and write _manifest.json (SHA-256 and size of every file). Landing the same\n"
-            "zip again changes nothing; a different zip is refused unless --replace."
+            "zip again changes nothing; a different zip is refused unless --replace. After a\n"
+            "--replace, the next `finops batch` makes bronze mirror the new landing file by file\n"
+            "(by name, size and SHA-256): rows of a changed file are replaced, rows of a removed\n"
+            "file leave bronze, silver, gold and, at the next `finops load`, the serving store."
         ),
         example="finops landing --zip data/cloud_provider_challenge_dataset_v1.zip --lake datalake",
     )
@@ -43,6 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, container: Container) -> int:
-    result = land_zip(args.zip, container.layout().root, replace=args.replace)
-    print(result.summary())
+    from entrypoints.app import land
+
+    land(container, args.zip, replace=args.replace)
     return 0

@@ -1,4 +1,4 @@
-"""`finops load`: upsert every served gold mart into the serving store."""
+"""`finops load`: load every served gold mart into the serving store."""
 
 from __future__ import annotations
 
@@ -18,11 +18,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = add_command(
         subparsers,
         "load",
-        "upsert the gold marts into the serving store",
-        "Read every served gold mart (org_daily_usage_by_service) through the engine and upsert\n"
-        "it into the serving store (idempotent: a rerun replaces the same keys); with Spark and\n"
-        "Cassandra the executors write their partitions themselves. Prints rows loaded, seconds\n"
-        "and rows/s, and writes a run record (kind load) to <lake>/_runs/.",
+        "load the gold marts into the serving store",
+        "Read every served gold mart (org_daily_usage_by_service) through the engine and load\n"
+        "it into the serving store: the store's table becomes the mart's rows (idempotent; rows\n"
+        "the mart no longer has are deleted). SQLite loads in one transaction: queries see the\n"
+        "previous rows until it commits, and a killed load leaves them. Cassandra upserts, then\n"
+        "deletes what it holds that the load did not write; with Spark the executors write\n"
+        "their partitions themselves. Prints rows loaded, seconds and rows/s, and writes a run\n"
+        "record (kind load) to <lake>/_runs/.",
         "finops load --serving cassandra   # after `finops batch`",
     )
     add_lake_option(parser)

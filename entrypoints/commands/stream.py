@@ -12,7 +12,6 @@ from types import FrameType
 
 from entrypoints.commands.common import add_command, add_lake_option, add_master_option, writes_lake
 from entrypoints.containers import Container
-from finops_core import usecases
 from finops_core.errors import DatasetMissing
 
 
@@ -67,8 +66,9 @@ def run(args: argparse.Namespace, container: Container) -> int:
     spark = container.spark()  # the container's session: the batch engine's settings (UTC, ...)
     from adapters.spark.events import parse_event_lines
     from adapters.spark.streaming import BronzeStream, StreamOptions, stream_record
+    from entrypoints.app import start_run
 
-    run_context = usecases.new_run(container.clock(), "stream")
+    run_context = start_run(container, "stream", "spark")
     progress = container.progress()
     options = StreamOptions(once=args.once, trigger_seconds=args.trigger, max_files=args.max_files)
     stream = BronzeStream(spark, layout, parse_event_lines)

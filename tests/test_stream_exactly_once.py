@@ -196,13 +196,20 @@ def test_a_stream_killed_after_several_batches_then_restarted_writes_every_event
     finished = support.run_stream(lake, "--once", "--max-files", str(FILES_PER_BATCH))
 
     assert finished.returncode == 0, finished.stderr[-3000:]
-    assert support.committed_batches(lake) == 6
+    # Six batches of 5 files when no kill falls between Spark's logging of a batch's files and
+    # of its offsets; a kill there makes the restart read those files with the next batch's
+    # (Spark's file source), so there may be fewer, each file still in exactly one batch.
+    batches = support.committed_batches(lake)
+    assert 6 - len(CRASH_POINTS) <= batches <= 6
     assert [committed for _, _, committed in kills] == sorted(
         committed for _, _, committed in kills
     )
     _assert_exactly_once(lake, expected)
     records = support.batch_records(lake)
-    assert sorted(records) == list(range(6))
+    assert sorted(records) == list(range(batches))
+    landing_files = list((lake / "landing" / "usage_events_stream").glob("*.jsonl"))
+    assert sum(int(r["files"]) for r in records.values()) == len(landing_files)  # type: ignore[call-overload]
+    assert len(support.ledger_rows(lake)) == len(landing_files)
     assert sum(int(r["landing_lines"]) for r in records.values()) == expected.lines  # type: ignore[call-overload]
     assert sum(int(r["duplicates"]) for r in records.values()) == expected.duplicate_copies  # type: ignore[call-overload]
     leftovers = (

@@ -127,3 +127,19 @@ def test_a_full_disk_error_that_names_no_file_still_names_the_lake(tmp_path: Pat
     assert str(lake) in str(error) and "free space" in str(error)
     named = lake_write_error(lake, OSError(errno.ENOSPC, "No space left on device", "/x/y.bin"))
     assert named is not None and "/x/y.bin" in str(named) and "df -h /x`" in str(named)
+
+
+def test_a_spark_stage_that_fills_the_disk_raises_the_os_error_the_cli_reports() -> None:
+    from adapters.spark.errors import os_errors
+
+    java = RuntimeError(
+        "An error occurred while calling o123.save.\n: org.apache.spark.SparkException: Job "
+        "aborted.\nCaused by: java.io.IOException: No space left on device"
+    )
+    with pytest.raises(OSError) as raised, os_errors():
+        raise java
+    assert raised.value.errno == errno.ENOSPC and raised.value.__cause__ is java
+    other = RuntimeError("[TABLE_OR_VIEW_NOT_FOUND] something else")
+    with pytest.raises(RuntimeError) as kept, os_errors():
+        raise other
+    assert kept.value is other

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from pyspark.sql import functions as F
 
 from adapters.spark import batch
+from adapters.spark.errors import os_errors
 from adapters.spark.session import prepare
 from adapters.spark.storage import read_table
 from finops_core.contracts import (
@@ -58,32 +59,36 @@ class SparkEngine:
             contract.name: _check_master_file(lake, contract) for contract in MASTER_SOURCES
         }
         counts: dict[str, float] = {}
-        for contract in MASTER_SOURCES:
-            counts[f"{contract.name}_rows"] = batch.write_bronze_master(
-                self.spark, lake, contract, run
-            )
-            counts[f"{contract.name}_short_rows"] = short_rows[contract.name]
+        with os_errors():
+            for contract in MASTER_SOURCES:
+                counts[f"{contract.name}_rows"] = batch.write_bronze_master(
+                    self.spark, lake, contract, run
+                )
+                counts[f"{contract.name}_short_rows"] = short_rows[contract.name]
         return StageResult("bronze_masters", counts, time.perf_counter() - started)
 
     def bronze_events(self, lake: LakeLayout, run: RunContext, plan: IntakePlan) -> StageResult:
         """The plan's landing files into bronze (replacing the rows of `plan.drop`), malformed
         lines into quarantine, then the ledger: three commits, each atomic."""
         started = time.perf_counter()
-        counts = batch.bronze_events(self.spark, lake, plan, run)
+        with os_errors():
+            counts = batch.bronze_events(self.spark, lake, plan, run)
         return StageResult("bronze_events", counts, time.perf_counter() - started)
 
     # ---- silver and gold -----------------------------------------------------------------------
 
     def silver(self, lake: LakeLayout, run: RunContext) -> StageResult:
         started = time.perf_counter()
-        counts = batch.silver_events(self.spark, lake, run)
-        for contract in MASTER_SOURCES:
-            batch.write_silver_master(self.spark, lake, contract)
+        with os_errors():
+            counts = batch.silver_events(self.spark, lake, run)
+            for contract in MASTER_SOURCES:
+                batch.write_silver_master(self.spark, lake, contract)
         return StageResult("silver", counts, time.perf_counter() - started)
 
     def gold(self, lake: LakeLayout, run: RunContext) -> StageResult:
         started = time.perf_counter()
-        counts = batch.gold(self.spark, lake)
+        with os_errors():
+            counts = batch.gold(self.spark, lake)
         return StageResult("gold", counts, time.perf_counter() - started)
 
     # ---- reading tables back -------------------------------------------------------------------

@@ -108,19 +108,6 @@ def silver_from_bronze(bronze: Iterable[BronzeEvent], refs: ReferenceData) -> Si
     )
 
 
-def new_quarantine_entries(
-    existing_keys: Iterable[str], entries: Iterable[QuarantineEntry]
-) -> list[QuarantineEntry]:
-    """The anti-join that keeps the quarantine append-only without repeats."""
-    known = set(existing_keys)
-    fresh = []
-    for entry in entries:
-        if entry.quarantine_key not in known:
-            known.add(entry.quarantine_key)
-            fresh.append(entry)
-    return fresh
-
-
 def reference_data(
     orgs: Iterable[Mapping[str, object]], resources: Iterable[Mapping[str, object]]
 ) -> ReferenceData:

@@ -83,7 +83,6 @@ class MemoryEngine:
             files.append((file.name, file.path, content, len(raws)))
         output = pipeline.bronze_from_lines(lines)
         rows = [_bronze_row(event, run) for event in output.events]
-        # (attrs' converter types `values` as a generic Iterable for mypy.)
         replaced = None if plan.full else Replace("source_file", plan.drop)
         store.write_table(tables.BRONZE_EVENTS, rows, where=replaced)
         new = _add_to_quarantine(store, output.malformed, run)

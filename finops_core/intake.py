@@ -22,6 +22,9 @@ class LandingFile:
     name: str
     size: int
     sha256: str
+    # Its lines (split as events.split_lines), when the adapter that listed it counted them
+    # while hashing; engines count them themselves otherwise.
+    lines: int | None = attrs.field(default=None, eq=False)
 
 
 @attrs.frozen

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import functools
+import math
 import re
 from collections.abc import Mapping
 from typing import Optional, Union
@@ -47,10 +48,12 @@ def is_missing(text: Text) -> bool:
 
 
 def parse_number(text: Text) -> float | None:
-    """A float when the text is a number in NUMBER_PATTERN, else None."""
+    """A float when the text is a number in NUMBER_PATTERN that a double can hold, else None
+    (`1e400` is a JSON number but no finite double: RFC 8259 lets a parser refuse its range)."""
     if text is None or _NUMBER.fullmatch(text) is None:
         return None
-    return float(text)
+    value = float(text)
+    return value if math.isfinite(value) else None
 
 
 def parse_integer(text: Text) -> int | None:

@@ -36,6 +36,7 @@ from finops_core.ports import RunContext
 from finops_core.rules import violates
 from finops_core.tables import BRONZE_MASTERS, QUARANTINE_EVENTS, SILVER_EVENTS, SILVER_MASTERS
 from tests.strategies import RESOURCES, master_csvs, raw_events, write_landing
+from tests.values import bronze_values
 
 pytestmark = pytest.mark.spark
 
@@ -82,7 +83,26 @@ TRICKY_LINES: tuple[bytes, ...] = (
     b'{"event_id": "impossible", "timestamp": "2025-02-30T10:00:00Z"}',
     b"not json",
     b"not json",
+    # Numbers Spark re-renders: in text fields the token's own text, in number fields the value.
+    b'{"event_id": 1.50, "org_id": 1e2, "region": -0, "unit": 1E400, "service": 7}',
+    b'{"event_id": "dup-num", "region": 1.50, "region": "1.5", "metric": "2.0", "metric": 3.10}',
+    b'{"event_id": "big", "value": 1e400, "cost_usd_increment": -1E+400, "carbon_kg": 1e-400}',
+    b'{"event_id": "ints", "schema_version": -0, "genai_tokens": 1.0E3, "value": 10.00}',
+    b'{"event_id": "spaced" ,\t"org_id"\t:\t1.50 , "value" :2.50 }',
+    b'{"event_id": "braces {} in a string", "org_id": 1.50}',
+    b'{"event_id": "long", "region": "' + b"r" * 1200 + b'", "value": 1.50}',
+    b'{"event_id": "digits", "value": ' + b"1" * 1500 + b"}",
+    b'{"event_id": "x"} {"event_id": "y"}',
+    b'{"event_id": "x"} trailing}',
+    b'{"event_id": "lone surrogate \\ud800"}',
+    b'{"event_id": "pair \\ud83d\\ude00"}',
+    b'\x0c{"event_id": "form feed is not JSON whitespace"}',
 )
+
+
+def _bronze_values(fields: dict[str, str | None]) -> tuple[object, ...]:
+    values = bronze_values(fields)
+    return tuple(values[name] for name in EVENT_FIELDS)
 
 
 def _core_parse(
@@ -97,7 +117,7 @@ def _core_parse(
             seen[(source_file, text)] = occurrence + 1
             malformed.append((quarantine_key(source_file, occurrence, text), text))
         else:
-            bronze.append((*(fields[name] for name in EVENT_FIELDS), text, source_file))
+            bronze.append((*_bronze_values(fields), text, source_file))
     return sorted(bronze, key=repr), sorted(malformed)
 
 
@@ -110,7 +130,7 @@ def test_parse_event_lines_reads_every_line_as_the_core_does(spark: Any, tmp_pat
     bronze, malformed = parse_event_lines(landing_lines(spark, sorted(tmp_path.glob("*.jsonl"))))
     got_bronze = sorted(
         (
-            tuple(row[name] for name in (*EVENT_FIELDS, "raw", "source_file"))
+            (*_bronze_values(row.asDict()), row["raw"], row["source_file"])
             for row in bronze.collect()
         ),
         key=repr,
@@ -124,12 +144,19 @@ def test_parse_event_lines_reads_every_line_as_the_core_does(spark: Any, tmp_pat
     assert got_bronze == want_bronze
     assert got_malformed == want_malformed
     assert {row.reasons[0] for row in malformed.collect()} == {catalogue.MALFORMED_RECORD}
-    numbers = {row.event_id: row for row in bronze.collect()}["e1"]
-    assert (numbers.value, numbers.cost_usd_increment, numbers.carbon_kg) == (
-        "8.9e-05",
-        "95.0",
-        "-0.0",
-    )
+    rows = {row.event_id: row for row in bronze.collect()}
+    numbers = rows["e1"]
+    assert [float(numbers[name]) for name in ("value", "cost_usd_increment", "carbon_kg")] == [
+        8.9e-05,
+        95.0,
+        -0.0,
+    ]
+    # A number where text is due keeps the token's text; a number too big for a double is no
+    # number in either engine; the last of two equal keys wins, as in Python.
+    assert (rows["1.50"].org_id, rows["1.50"].region, rows["1.50"].unit) == ("1e2", "-0", "1E400")
+    assert (rows["dup-num"].region, rows["dup-num"].metric) == ("1.5", "3.10")
+    assert rows["big"].value == "1e400" and rows["big"].cost_usd_increment == "-1E+400"
+    assert rows["spaced"].org_id == "1.50"
 
 
 def test_landing_lines_split_like_the_core(spark: Any, tmp_path: Path) -> None:

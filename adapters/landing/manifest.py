@@ -28,6 +28,20 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def sha256_and_lines(path: Path) -> tuple[str, int]:
+    """(SHA-256, line count) from one read: lines split on "\\n" as `events.split_lines` does
+    (a last line without "\\n" counts, an empty file has none)."""
+    digest = hashlib.sha256()
+    lines = 0
+    last = b"\n"
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(block)
+            lines += block.count(b"\n")
+            last = block[-1:]
+    return digest.hexdigest(), lines + (last != b"\n")
+
+
 def data_files(landing: Path) -> list[Path]:
     """Every data file under a landing folder, sorted by relative path (bookkeeping excluded)."""
     return sorted(
@@ -87,17 +101,22 @@ def swap_into_place(staging: Path, landing: Path, lake: Path) -> None:
 
 def landing_events(landing: Path) -> list[LandingFile]:
     """Every usage-events file of a landing folder (`contracts.USAGE_EVENTS.file_pattern`), by
-    relative path, with its size and the SHA-256 of its bytes as they are now (never the
-    manifest's word for it), sorted by path."""
+    relative path, with its size, line count and the SHA-256 of its bytes as they are now (never
+    the manifest's word for it), sorted by path."""
     if not landing.is_dir():
         return []
-    return [
-        LandingFile(
-            path=path.relative_to(landing).as_posix(),
-            name=path.name,
-            size=path.stat().st_size,
-            sha256=sha256_of(path),
+    files = []
+    for path in sorted(landing.glob(USAGE_EVENTS.file_pattern)):
+        if not path.is_file():
+            continue
+        sha256, lines = sha256_and_lines(path)
+        files.append(
+            LandingFile(
+                path=path.relative_to(landing).as_posix(),
+                name=path.name,
+                size=path.stat().st_size,
+                sha256=sha256,
+                lines=lines,
+            )
         )
-        for path in sorted(landing.glob(USAGE_EVENTS.file_pattern))
-        if path.is_file()
-    ]
+    return files

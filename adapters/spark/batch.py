@@ -13,6 +13,7 @@ or is missing are ranked (see `transforms.judge`).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -22,10 +23,17 @@ from pyspark.sql import functions as F
 
 from adapters.spark import rules_compiler as rc
 from adapters.spark import schemas, storage, transforms
-from adapters.spark.events import RAW, SOURCE_FILE, parse_event_lines
+from adapters.spark.events import MALFORMED, RAW, SOURCE_FILE, bronze_of, classify_lines
 from adapters.spark.storage import read_table
 from finops_core import catalogue
 from finops_core.contracts import MASTER_SOURCES, SourceContract
+from finops_core.events import (
+    LandingLine,
+    QuarantineEntry,
+    malformed_entry,
+    split_lines,
+    with_occurrences,
+)
 from finops_core.intake import IntakePlan
 from finops_core.lake import LakeLayout
 from finops_core.marts import DAILY_USAGE, MARTS, Count, Mart, Sum
@@ -97,39 +105,49 @@ def bronze_events(
 ) -> dict[str, float]:
     """Replace the bronze rows of `plan.drop` by the rows parsed from `plan.ingest` (the whole
     table when `plan.full`) in one commit; malformed lines go to quarantine (MERGE on its key);
-    then the ledger's rows of `plan.drop` are replaced by one row per ingested file."""
+    then the ledger's rows of `plan.drop` are replaced by one row per ingested file.
+
+    The landing is read and parsed once: the bronze write carries an observation that counts
+    the lines and collects the malformed ones (the exception: they are few), whose quarantine
+    entries are then keyed on the driver by the core's own functions."""
     files = [lake.landing / landing_file.path for landing_file in plan.ingest]
-    lines = landing_lines(spark, files)
-    # Per-file line counts: one cheap pass over the text (no parsing).
-    per_file = {
-        str(row[SOURCE_FILE]): int(row["lines"])
-        for row in lines.groupBy(SOURCE_FILE).agg(F.count(F.lit(1)).alias("lines")).collect()
-    }
-    bronze, _ = parse_event_lines(lines)
-    observed_bronze = Observation("bronze_rows")
+    classified = classify_lines(landing_lines(spark, files))
+    observation = Observation("bronze_events")
+    observed = classified.observe(
+        observation,
+        F.count(F.lit(1)).alias("lines"),
+        F.count_if(~F.col(MALFORMED)).alias("bronze_rows"),
+        F.collect_list(F.when(F.col(MALFORMED), F.struct(SOURCE_FILE, RAW))).alias("malformed"),
+    )
     replace = None if plan.full else storage.sql_in(SOURCE_FILE, plan.drop)
     storage.overwrite(
-        bronze.withColumns(_stamp(run)).observe(observed_bronze, F.count(F.lit(1)).alias("rows")),
-        lake,
-        BRONZE_EVENTS,
-        replace_where=replace,
+        bronze_of(observed).withColumns(_stamp(run)), lake, BRONZE_EVENTS, replace_where=replace
     )
-    _, malformed = parse_event_lines(lines)
-    candidates, appended, malformed_per_file = append_quarantine(
-        spark, lake, malformed.withColumns(_stamp(run)), per_file=True
-    )
+    metrics = observation.get
+    malformed_lines = [(str(row[SOURCE_FILE]), str(row[RAW])) for row in metrics["malformed"]]
+    malformed_per_file = Counter(source_file for source_file, _ in malformed_lines)
+    candidates, appended = 0, 0
+    if malformed_lines:
+        candidates, appended, _ = append_quarantine(
+            spark, lake, malformed_frame(spark, malformed_lines, run)
+        )
+    per_file = {
+        landing_file.name: landing_file.lines
+        if landing_file.lines is not None
+        else len(split_lines((lake.landing / landing_file.path).read_bytes()))
+        for landing_file in plan.ingest
+    }
     ledger = [
         {
             "source_file": landing_file.name,
             "path": landing_file.path,
             "size": landing_file.size,
             "sha256": landing_file.sha256,
-            "lines": per_file.get(landing_file.name, 0),
+            "lines": per_file[landing_file.name],
             "blank": 0,  # blank lines are quarantined as malformed (for now)
-            "malformed": malformed_per_file.get(landing_file.name, 0),
+            "malformed": malformed_per_file[landing_file.name],
             "duplicates": 0,
-            "bronze_rows": per_file.get(landing_file.name, 0)
-            - malformed_per_file.get(landing_file.name, 0),
+            "bronze_rows": per_file[landing_file.name] - malformed_per_file[landing_file.name],
             "run_id": run.run_id,
             "ingest_ts": run.started_at,
         }
@@ -138,11 +156,37 @@ def bronze_events(
     write_ledger(spark, lake, ledger, replace_files=None if plan.full else plan.drop)
     return {
         "files": len(files),
-        "landing_lines": sum(per_file.values()),
-        "bronze_rows": _metric(observed_bronze, "rows"),
+        "landing_lines": metrics["lines"],
+        "bronze_rows": metrics["bronze_rows"],
         "malformed": candidates,
         "quarantine_appended": appended,
     }
+
+
+def malformed_frame(
+    spark: SparkSession, lines: Sequence[tuple[str, str]], run: RunContext
+) -> DataFrame:
+    """Quarantine rows (`tables.QUARANTINE_EVENTS`) of malformed (source_file, raw) lines, keyed
+    as the core keys them (`events.malformed_entry`: identical lines numbered in turn)."""
+    entries = [
+        malformed_entry(LandingLine(source_file, raw), occurrence)
+        for (source_file, raw), occurrence in zip(lines, with_occurrences(lines), strict=True)
+    ]
+    schema = schemas.spark_schema_with_partition(QUARANTINE_EVENTS)
+    stamp = {"run_id": run.run_id, "ingest_ts": run.started_at}
+    rows = [
+        tuple(
+            stamp[name] if name in stamp else _entry_value(entry, name)
+            for name in schema.fieldNames()
+        )
+        for entry in entries
+    ]
+    return spark.createDataFrame(rows, schema)
+
+
+def _entry_value(entry: QuarantineEntry, name: str) -> object:
+    value = getattr(entry, name)
+    return list(value) if isinstance(value, tuple) else value
 
 
 def write_ledger(

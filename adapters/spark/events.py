@@ -1,19 +1,25 @@
 """Landing lines -> bronze usage events (+ malformed lines), as pure DataFrame functions.
 
-`parse_event_lines` is shared by the batch engine and the speed layer. It reads no files and
-writes nothing: give it a DataFrame of landing lines, get back two DataFrames.
+`classify_lines` is shared by the batch engine and the speed layer. It reads no files and writes
+nothing: give it a DataFrame of landing lines, get back one row per line saying what it is.
 
-How a line is read, exactly as the core reads it (`events.decode_line`, `events.parse_event_line`):
+A line is read as the core reads it (`events.decode_line`, `events.parse_event_line`), judged on
+values and outcomes, not on how a number was spelled (bronze keeps the raw line):
 
 - A line that is not valid UTF-8 is malformed; its raw text is kept with U+FFFD replacements
   (Spark's `make_valid_utf8` replaces the same maximal subparts as Python's errors="replace").
-- The common case, a flat JSON object whose values are scalars and whose strings carry no escape
-  sequences, is recognised and tokenised with Java regexes (the full JSON grammar for that subset),
-  so every value keeps its token text: numbers verbatim (`8.9e-05`, `95.0`, `-0.0`), true/false as
-  "true"/"false", strings as-is. Spark's JSON reader would re-render numbers (`8.9E-5`, `1.5` for
-  `1.50`) and accepts lines Python rejects (trailing text after the object), so it is not used.
-- Every other line (escapes, nesting, non-objects, broken JSON) is rare and goes to the core's own
-  parser, `finops_core.events.parse_event_line`, in an Arrow UDF over just those lines.
+- The common case, one flat JSON object (exactly one "{" first and one "}" last, no "[", no
+  backslash, under 1,000 characters), is parsed by Spark's own JSON reader (`from_json`, strict
+  options, a corrupt-record column): one parse per line, no regex tokenizer. For such lines Spark
+  and the core accept the same lines (the strict options refuse what RFC 8259 refuses, as Python's
+  parser does; the single "}" leaves no room for trailing text, which Spark would ignore and
+  Python refuses; the length bound keeps numbers under Jackson's 1,000-digit limit).
+  Spark re-renders number tokens (`8.9E-5` for `8.9e-05`, `1.5` for `1.50`, `"Infinity"` for
+  `1e400`): in number fields that is the same value for `rules.parse_number`/`parse_integer`;
+  in a text field the token's own text is taken from the line (rare: a number where text is due).
+- Every other valid line (escapes, nesting, arrays, long lines, a BOM) is rare and goes to the
+  core's own parser, `finops_core.events.parse_event_line`, in an Arrow UDF that is given only
+  those lines (null for every other row).
 """
 
 from __future__ import annotations
@@ -21,30 +27,46 @@ from __future__ import annotations
 import pyarrow as pa
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from adapters.spark import rules_compiler as rc
 from adapters.spark import schemas
 from finops_core import catalogue
+from finops_core.contracts import USAGE_EVENTS, LogicalType
 from finops_core.events import EVENT_FIELDS, parse_event_line
 from finops_core.tables import BRONZE_EVENTS
 
-# Input columns of `parse_event_lines`.
+# Input columns of `classify_lines`.
 RAW = "raw"  # the line as `spark.read.text(lineSep="\n")` gives it: no "\n", maybe a final "\r",
 #              maybe invalid UTF-8 (Spark does not validate text it reads)
 SOURCE_FILE = "source_file"  # the landing file's base name, e.g. events_part_0007.jsonl
 # Output column of bronze: the UTC date of a valid timestamp (the table's partition column).
 BRONZE_PARTITION = schemas.partition_column(BRONZE_EVENTS)
+# Output column of `classify_lines`: whether the line is malformed (else it is a bronze event).
+MALFORMED = "_malformed"
 
-# ---- the flat-object grammar (Java regex) -------------------------------------------------------
-_WS = r"[ \t\r]*+"  # JSON whitespace; a line holds no "\n"
-_STRING = r'"[^"\\\x00-\x1f]*+"'  # a JSON string without escape sequences
-_NUMBER = r"-?+(?:0|[1-9][0-9]*+)(?:\.[0-9]++)?+(?:[eE][+-]?+[0-9]++)?+"
-_VALUE = rf"(?:{_STRING}|{_NUMBER}|true|false|null)"
-_PAIR = rf"{_STRING}{_WS}:{_WS}{_VALUE}"
-FLAT_OBJECT = rf"^{_WS}\{{{_WS}(?:{_PAIR}(?:{_WS},{_WS}{_PAIR})*+)?+{_WS}\}}{_WS}\z"
-# One key/value pair of a flat object: group 1 the key, group 2 the value token. Scanning a line
-# that matched FLAT_OBJECT from the left finds exactly its pairs, in order.
-PAIR_TOKEN = r'"([^"\\\x00-\x1f]*+)"[ \t\r]*+:[ \t\r]*+("[^"\\\x00-\x1f]*+"|[^,}\s]++)'
+# Jackson refuses numbers of more than 1,000 digits (StreamReadConstraints), Python does not:
+# longer lines take the core's path.
+FAST_MAX_CHARS = 1000
+_JSON_WS = " \t\r"  # JSON whitespace a line can hold (it has no "\n")
+_CORRUPT = "_corrupt"
+# Spark's JSON reader, as strict as RFC 8259 (and Python's json): these options default to lenient.
+JSON_OPTIONS = {
+    "mode": "PERMISSIVE",
+    "columnNameOfCorruptRecord": _CORRUPT,
+    "allowSingleQuotes": "false",
+    "allowNonNumericNumbers": "false",
+    "allowNumericLeadingZeros": "false",
+    "allowUnquotedFieldNames": "false",
+    "allowComments": "false",
+    "allowBackslashEscapingAnyCharacter": "false",
+    "allowUnquotedControlChars": "false",
+}
+# How Jackson renders a number token read as a string: Java's Long/BigInteger or Double text,
+# a non-finite double quoted.
+_RENDERED_NUMBER = r'^(-?[0-9]+(\.[0-9]+(E-?[0-9]+)?)?|"-?Infinity")$'
+# Fields the contract reads as text (the others are NUMERIC_TEXT: parsed before any use).
+_TEXT_FIELDS = tuple(c.name for c in USAGE_EVENTS.columns if c.type is not LogicalType.NUMERIC_TEXT)
 
 _PY_FIELDS = "_py_fields"
 
@@ -66,11 +88,10 @@ def _core_parser() -> object:
     return F.arrow_udf(_parse_with_core, "array<string>")  # type: ignore[call-overload]
 
 
-def _text_of(token: Column) -> Column:
-    return (
-        F.when(token.isNull() | (token == "null"), F.lit(None).cast("string"))
-        .when(token.startswith('"'), token.substr(F.lit(2), F.length(token) - 2))
-        .otherwise(token)
+def _json_schema() -> T.StructType:
+    return T.StructType(
+        [T.StructField(name, T.StringType()) for name in EVENT_FIELDS]
+        + [T.StructField(_CORRUPT, T.StringType())]
     )
 
 
@@ -88,90 +109,111 @@ def decoded_lines(lines: DataFrame) -> DataFrame:
     )
 
 
-def parse_event_lines(lines: DataFrame) -> tuple[DataFrame, DataFrame]:
-    """(bronze, malformed) from landing lines.
+def _is_flat_object(raw: Column) -> Column:
+    """The fast path's lines: one "{" first, one "}" last (JSON whitespace around), no "[",
+    no backslash, shorter than FAST_MAX_CHARS. String functions only: no regex."""
+    trimmed = F.btrim(raw, F.lit(_JSON_WS))
+    structural = F.length(trimmed) - F.length(F.translate(trimmed, "{}[\\", ""))
+    return (
+        (F.length(raw) < FAST_MAX_CHARS)
+        & trimmed.startswith("{")
+        & trimmed.endswith("}")
+        & (structural == 2)
+    )
+
+
+def _token_text(raw: Column, field: str, value: Column) -> Column:
+    """The token's own text of a field whose number Spark re-rendered where the core keeps the
+    token: a number in a text field (`1.50` must stay "1.50", not "1.5"), or a number out of a
+    double's range in a number field (`1e400`, which Spark turns into the string "Infinity").
+    On a fast-path line a key's text can only be a key (no string holds a quote), and the last
+    occurrence is the value both parsers keep."""
+    rerendered = (
+        value.rlike(_RENDERED_NUMBER)
+        if field in _TEXT_FIELDS
+        else value.isin('"Infinity"', '"-Infinity"')
+    )
+    # The last value of the key: a number token, or just the quote that opens a string.
+    token = F.regexp_extract(raw, rf'^.*"{field}"[ \t\r]*:[ \t\r]*(-?[0-9][0-9.eE+\-]*|")', 1)
+    return F.when(rerendered & (token != "") & (token != '"'), token).otherwise(value)
+
+
+def classify_lines(lines: DataFrame) -> DataFrame:
+    """One row per landing line: `raw` (as the core keeps it), `source_file`, `_malformed`, and
+    every contract field as text (null on malformed lines).
 
     Input columns: `raw` (string: one landing line without its "\\n", as read by
     `spark.read.text(..., lineSep="\\n")`, possibly ending in "\\r" or holding invalid UTF-8) and
     `source_file` (string: the file's base name). Other columns are ignored.
-
-    bronze: every contract field as text (`finops_core.contracts.USAGE_EVENTS`), `raw`,
-    `source_file` and `event_date` (the timestamp's UTC date as yyyy-MM-dd, null when invalid).
-    malformed: the quarantine columns `quarantine_key`, `reasons` (["malformed_record"]),
-    `raw_record`, `source_file`, `event_id` (null). Keys number identical (source_file, raw) lines
-    with a window, so call this on a static DataFrame (in Structured Streaming: in foreachBatch).
-    The caller adds `ingest_ts` and `run_id` to both.
     """
-    decoded = decoded_lines(lines).withColumn(
-        "_flat", F.col("_valid") & F.col(RAW).rlike(FLAT_OBJECT)
+    decoded = decoded_lines(lines)
+    fast = F.col("_valid") & _is_flat_object(F.col(RAW))
+    parsed = decoded.select(
+        RAW,
+        SOURCE_FILE,
+        F.col("_valid"),
+        fast.alias("_fast"),
+        F.from_json(F.when(fast, F.col(RAW)), _json_schema(), JSON_OPTIONS).alias("_json"),
+    )
+    rare = F.col("_valid") & ~F.col("_fast")
+    with_rare = parsed.select(
+        "*",
+        _core_parser()(F.when(rare, F.col(RAW))).alias(_PY_FIELDS),  # type: ignore[operator]
+    )
+    fast_ok = F.col("_fast") & F.col(f"_json.{_CORRUPT}").isNull()
+
+    def field(index: int, name: str) -> Column:
+        fast_value = _token_text(F.col(RAW), name, F.col(f"_json.{name}"))
+        return F.when(fast_ok, fast_value).otherwise(F.element_at(_PY_FIELDS, index + 1))
+
+    malformed = ~(fast_ok | (rare & F.col(_PY_FIELDS).isNotNull()))
+    return with_rare.select(
+        *(field(index, name).alias(name) for index, name in enumerate(EVENT_FIELDS)),
+        RAW,
+        SOURCE_FILE,
+        malformed.alias(MALFORMED),
     )
 
-    # Fast path: flat objects, tokenised in the JVM.
-    pairs = decoded.where(F.col("_flat")).select(
-        RAW,
-        SOURCE_FILE,
-        F.reverse(F.regexp_extract_all(F.col(RAW), F.lit(PAIR_TOKEN), 1)).alias("_keys"),
-        F.reverse(F.regexp_extract_all(F.col(RAW), F.lit(PAIR_TOKEN), 2)).alias("_values"),
-    )
-    # One step per intermediate column, so each is computed once per row (Spark keeps projects
-    # apart rather than repeat a non-trivial expression, and the generated code stays small).
-    positions = pairs.select(
-        RAW,
-        SOURCE_FILE,
-        "_values",
-        *(
-            F.array_position("_keys", F.lit(name)).cast("int").alias(f"_p{i}")
-            for i, name in enumerate(EVENT_FIELDS)
-        ),
-    )
-    tokens = positions.select(
-        RAW,
-        SOURCE_FILE,
-        *(
-            F.when(F.col(f"_p{i}") > 0, F.element_at("_values", F.col(f"_p{i}"))).alias(f"_t{i}")
-            for i in range(len(EVENT_FIELDS))
-        ),
-    )
-    flat_objects = tokens.select(
-        *(_text_of(F.col(f"_t{index}")).alias(name) for index, name in enumerate(EVENT_FIELDS)),
-        RAW,
-        SOURCE_FILE,
-    )
 
-    # Rare path: every other valid line, through the core's parser. A separate branch (the input
-    # is read twice) costs less than sending every row through the Python UDF's plumbing.
-    rare = decoded.where(F.col("_valid") & ~F.col("_flat")).select(
-        RAW,
-        SOURCE_FILE,
-        _core_parser()(F.col(RAW)).alias(_PY_FIELDS),  # type: ignore[operator]
-    )
-    rare_objects = rare.where(F.col(_PY_FIELDS).isNotNull()).select(
-        *(
-            F.element_at(F.col(_PY_FIELDS), index + 1).alias(name)
-            for index, name in enumerate(EVENT_FIELDS)
-        ),
-        RAW,
-        SOURCE_FILE,
-    )
+def bronze_of(classified: DataFrame) -> DataFrame:
+    """The bronze events of classified lines: every contract field as text, `raw`,
+    `source_file` and `event_date` (the timestamp's UTC date as yyyy-MM-dd, null when invalid).
+    The caller adds `ingest_ts` and `run_id`."""
     # events.event_date: the date of a valid timestamp; TIMESTAMP_PATTERN starts with it verbatim.
-    bronze = flat_objects.unionByName(rare_objects).withColumn(
-        BRONZE_PARTITION,
-        F.when(rc.parse_timestamp("timestamp").isNotNull(), F.substring("timestamp", 1, 10)),
+    return (
+        classified.where(~F.col(MALFORMED))
+        .select(*EVENT_FIELDS, RAW, SOURCE_FILE)
+        .withColumn(
+            BRONZE_PARTITION,
+            F.when(rc.parse_timestamp("timestamp").isNotNull(), F.substring("timestamp", 1, 10)),
+        )
     )
 
-    not_objects = (
-        decoded.where(~F.col("_valid"))
-        .select(RAW, SOURCE_FILE)
-        .unionByName(rare.where(F.col(_PY_FIELDS).isNull()).select(RAW, SOURCE_FILE))
-    )
-    malformed = with_quarantine_keys(not_objects).select(
+
+def malformed_of(classified: DataFrame) -> DataFrame:
+    """The malformed lines as quarantine entries: `quarantine_key`, `reasons`
+    (["malformed_record"]), `raw_record`, `source_file`, `event_id` (null). Keys number identical
+    (source_file, raw) lines with a window, so call this on a static DataFrame (in Structured
+    Streaming: in foreachBatch). The caller adds `ingest_ts` and `run_id`."""
+    return malformed_entries(classified.where(F.col(MALFORMED)).select(RAW, SOURCE_FILE))
+
+
+def malformed_entries(lines: DataFrame) -> DataFrame:
+    """Quarantine entries of (raw, source_file) rows that are malformed lines."""
+    return with_quarantine_keys(lines).select(
         "quarantine_key",
         F.array(F.lit(catalogue.MALFORMED_RECORD)).alias("reasons"),
         F.col(RAW).alias("raw_record"),
         SOURCE_FILE,
         F.lit(None).cast("string").alias("event_id"),
     )
-    return bronze, malformed
+
+
+def parse_event_lines(lines: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """(bronze, malformed) from landing lines (`bronze_of` and `malformed_of` of
+    `classify_lines`): two DataFrames over the same lines, each parsing them when it runs."""
+    classified = classify_lines(lines)
+    return bronze_of(classified), malformed_of(classified)
 
 
 def quarantine_key(source_file: Column, occurrence: Column, raw: Column) -> Column:

@@ -92,9 +92,12 @@ def matches(column: str | Column, pattern: str) -> Column:
 
 
 def parse_number(column: str | Column) -> Column:
-    """rules.parse_number: a double when the text is in NUMBER_PATTERN, else null."""
+    """rules.parse_number: a finite double when the text is in NUMBER_PATTERN, else null."""
     text = _col(column)
-    return F.when(matches(text, rules.NUMBER_PATTERN), text.try_cast("double"))
+    number = text.try_cast("double")
+    return F.when(
+        matches(text, rules.NUMBER_PATTERN) & (F.abs(number) < F.lit(float("inf"))), number
+    )
 
 
 def parse_integer(column: str | Column) -> Column:

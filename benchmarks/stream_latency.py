@@ -30,12 +30,16 @@ import threading
 import time
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from finops_core.ports import RunContext
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 REAL_ZIP = PROJECT_ROOT.parent / "shared" / "datasets" / "cloud_provider_challenge_dataset_v1.zip"
 
 
-def _run(name: str) -> object:
+def _run(name: str) -> RunContext:
     from finops_core.ports import RunContext
 
     return RunContext(run_id=f"bench-{name}", started_at=dt.datetime.now(dt.timezone.utc))
@@ -110,9 +114,11 @@ def latency(spark: object, work: Path, files: int, trigger: float) -> dict[str, 
 
 def throughput(spark: object, work: Path, scale: float) -> dict[str, float]:
     from adapters.landing.generator import generate
+    from adapters.landing.manifest import landing_events
     from adapters.spark.engine import SparkEngine
     from adapters.spark.events import parse_event_lines
     from adapters.spark.streaming import BronzeStream, StreamOptions
+    from finops_core.intake import plan_intake
     from finops_core.lake import LakeLayout
 
     started = time.perf_counter()
@@ -141,8 +147,10 @@ def throughput(spark: object, work: Path, scale: float) -> dict[str, float]:
     )
     stream_seconds = time.perf_counter() - started
     engine = SparkEngine(spark=spark)  # type: ignore[arg-type]
+    backfill_lake = LakeLayout(work / "backfill")
+    plan = plan_intake(landing_events(backfill_lake.landing), [], full=True)
     started = time.perf_counter()
-    backfill = engine.bronze_events(LakeLayout(work / "backfill"), _run("backfill"))  # type: ignore[arg-type]
+    backfill = engine.bronze_events(backfill_lake, _run("backfill"), plan)
     backfill_seconds = time.perf_counter() - started
     results.update(
         {

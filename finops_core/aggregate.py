@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 
@@ -102,45 +102,152 @@ def group_key(mart: Mart, row: Row) -> GroupKey:
     )
 
 
-def _passes(measure: Sum, row: Row) -> bool:
-    return measure.where is None or row.get(measure.where.field) == measure.where.value
-
-
 def partial_of(mart: Mart, rows: Iterable[Row]) -> Partial:
     """The partial aggregate of rows of one group (their grain is not checked)."""
-    materialised = list(rows)
+    return Partial(_accumulated(_Plan.of(mart), list(rows), exact=True))
+
+
+# How a mart's declarations are read per group, resolved once per mart (not per group) by
+# `_Plan.of`: the kind of each step, its source column, its filter.
+_SUM, _COUNT, _FLAGS, _RATIO = "sum", "count", "flags", "ratio"
+
+
+class _Accumulate(NamedTuple):
+    kind: str  # _SUM, _COUNT or _FLAGS
+    source: str
+    where_field: str | None  # a Sum's filter: only rows where this column ...
+    where_value: object  # ... equals this
+    integer: bool  # an INTEGER Sum (else a float sum)
+    keys: frozenset[str]  # the flags a FlagCounts counts
+
+
+class _Finish(NamedTuple):
+    kind: str  # _SUM, _COUNT, _FLAGS or _RATIO
+    name: str
+    slot: int  # the accumulator's position (-1: a ratio)
+    empty: object  # a Sum over no value
+    numerator: str  # a ratio's columns and scale
+    denominator: str
+    scale: float
+
+
+@attrs.frozen
+class _Plan:
+    grain: tuple[tuple[str, str | None], ...]  # (source, default) of each grain column
+    accumulate: tuple[_Accumulate, ...]
+    finish: tuple[_Finish, ...]
+    key_columns: tuple[str, ...]
+    reorder: tuple[str, ...] | None  # the table's columns, if not keys then measures in order
+
+    @classmethod
+    def of(cls, mart: Mart) -> _Plan:
+        accumulate: list[_Accumulate] = []
+        finish: list[_Finish] = []
+        for measure in mart.measures:
+            if isinstance(measure, Ratio):
+                step = _Finish(
+                    _RATIO,
+                    measure.name,
+                    -1,
+                    None,
+                    measure.numerator,
+                    measure.denominator,
+                    measure.scale,
+                )
+                finish.append(step)
+                continue
+            index = len(accumulate)
+            if isinstance(measure, Sum):
+                where = measure.where
+                integer = measure.type is LogicalType.INTEGER
+                accumulate.append(
+                    _Accumulate(
+                        _SUM,
+                        measure.source,
+                        where.field if where else None,
+                        where.value if where else None,
+                        integer,
+                        frozenset(),
+                    )
+                )
+                empty = None if measure.empty_is_null else 0 if integer else 0.0
+                finish.append(_Finish(_SUM, measure.name, index, empty, "", "", 1.0))
+            elif isinstance(measure, Count):
+                accumulate.append(_Accumulate(_COUNT, "", None, None, False, frozenset()))
+                finish.append(_Finish(_COUNT, measure.name, index, None, "", "", 1.0))
+            else:
+                accumulate.append(
+                    _Accumulate(_FLAGS, measure.source, None, None, False, frozenset(measure.keys))
+                )
+                finish.append(_Finish(_FLAGS, measure.name, index, None, "", "", 1.0))
+        columns = mart.table.column_names
+        built = (*mart.key_columns, *(m.name for m in mart.measures))
+        return cls(
+            grain=tuple((g.source, g.default) for g in mart.grain),
+            accumulate=tuple(accumulate),
+            finish=tuple(finish),
+            key_columns=mart.key_columns,
+            reorder=None if columns == built else columns,
+        )
+
+
+def _accumulated(plan: _Plan, rows: list[Row], exact: bool) -> tuple[Accumulator, ...]:
+    """Each measure's accumulator over `rows`; a float sum as an `ExactSum` when `exact`, else
+    as its total (`math.fsum`: the correctly rounded exact sum, what `ExactSum.total` gives)."""
     values: list[Accumulator] = []
-    for measure in mart.accumulating:
-        if isinstance(measure, Sum):
-            found = [
-                row[measure.source]
-                for row in materialised
-                if row.get(measure.source) is not None and _passes(measure, row)
-            ]
+    for kind, source, where_field, where_value, integer, keys in plan.accumulate:
+        if kind == _SUM:
+            if where_field is None:
+                found = [v for row in rows if (v := row.get(source)) is not None]
+            else:
+                found = [
+                    v
+                    for row in rows
+                    if (v := row.get(source)) is not None and row.get(where_field) == where_value
+                ]
             if not found:
                 values.append(None)
-            elif measure.type is LogicalType.INTEGER:
-                values.append(sum(int(v) for v in found))  # type: ignore[call-overload]
+            elif integer:
+                values.append(sum(map(int, found)))  # type: ignore[arg-type]
+            elif exact:
+                values.append(ExactSum.of(*map(float, found)))  # type: ignore[arg-type]
             else:
-                values.append(ExactSum.of(*(float(v) for v in found)))  # type: ignore[arg-type]
-        elif isinstance(measure, Count):
-            values.append(len(materialised))
+                values.append(math.fsum(map(float, found)))  # type: ignore[arg-type]
+        elif kind == _COUNT:
+            values.append(len(rows))
         else:
             counts: dict[str, int] = {}
-            for row in materialised:
-                for flag in row.get(measure.source) or ():  # type: ignore[attr-defined]
-                    if flag in measure.keys:
+            for row in rows:
+                for flag in row.get(source) or ():  # type: ignore[attr-defined]
+                    if flag in keys:
                         counts[flag] = counts.get(flag, 0) + 1
             values.append(counts)
-    return Partial(tuple(values))
+    return tuple(values)
+
+
+def _groups(plan: _Plan, rows: Iterable[Row]) -> dict[GroupKey, list[Row]]:
+    """Source rows grouped by the mart's grain (`group_key`)."""
+    grain = plan.grain
+    groups: dict[GroupKey, list[Row]] = {}
+    for row in rows:
+        key = tuple(
+            default if (value := row.get(source)) is None else value for source, default in grain
+        )
+        members = groups.get(key)
+        if members is None:
+            groups[key] = [row]
+        else:
+            members.append(row)
+    return groups
 
 
 def partial_aggregate(mart: Mart, rows: Iterable[Row]) -> dict[GroupKey, Partial]:
     """Group source rows by the mart's grain and aggregate each group."""
-    groups: dict[GroupKey, list[Row]] = {}
-    for row in rows:
-        groups.setdefault(group_key(mart, row), []).append(row)
-    return {key: partial_of(mart, members) for key, members in groups.items()}
+    plan = _Plan.of(mart)
+    return {
+        key: Partial(_accumulated(plan, members, exact=True))
+        for key, members in _groups(plan, rows).items()
+    }
 
 
 def merge_partials(*partials: Mapping[GroupKey, Partial]) -> dict[GroupKey, Partial]:
@@ -160,37 +267,52 @@ def ratio(numerator: object, denominator: object, scale: float = 1.0) -> float |
 
 def finish(mart: Mart, key: GroupKey, partial: Partial) -> dict[str, object]:
     """The mart row of one group: exact sums rounded once, then the derived columns."""
-    row: dict[str, object] = dict(zip(mart.key_columns, key, strict=True))
-    values = dict(zip((m.name for m in mart.accumulating), partial.values, strict=True))
-    for measure in mart.measures:
-        if isinstance(measure, Ratio):
-            row[measure.name] = ratio(
-                row[measure.numerator], row[measure.denominator], measure.scale
-            )
+    return _finished(_Plan.of(mart), key, partial.values)
+
+
+def _finished(
+    plan: _Plan, key: GroupKey, accumulated: tuple[Accumulator, ...]
+) -> dict[str, object]:
+    row: dict[str, object] = dict(zip(plan.key_columns, key, strict=True))
+    for kind, name, slot, empty, numerator, denominator, scale in plan.finish:
+        if kind == _RATIO:
+            row[name] = ratio(row[numerator], row[denominator], scale)
             continue
-        value = values[measure.name]
-        if isinstance(measure, Sum):
+        value = accumulated[slot]
+        if kind == _SUM:
             if value is None:
-                empty: object = None if measure.empty_is_null else _zero(measure)
-                row[measure.name] = empty
+                row[name] = empty
             else:
-                row[measure.name] = value.total if isinstance(value, ExactSum) else value
-        elif isinstance(measure, FlagCounts):
-            row[measure.name] = dict(sorted(value.items()))
+                row[name] = value.total if isinstance(value, ExactSum) else value
+        elif kind == _FLAGS:
+            row[name] = dict(sorted(value.items()))
         else:
-            row[measure.name] = value
-    return {name: row[name] for name in mart.table.column_names}
-
-
-def _zero(measure: Sum) -> object:
-    return 0 if measure.type is LogicalType.INTEGER else 0.0
+            row[name] = value
+    return row if plan.reorder is None else {name: row[name] for name in plan.reorder}
 
 
 def mart_rows(mart: Mart, groups: Mapping[GroupKey, Partial]) -> list[dict[str, object]]:
     """Finished rows sorted by key."""
-    return [finish(mart, key, groups[key]) for key in sorted(groups)]
+    plan = _Plan.of(mart)
+    return [_finished(plan, key, groups[key].values) for key in sorted(groups)]
 
 
 def aggregate(mart: Mart, rows: Iterable[Row]) -> list[dict[str, object]]:
-    """The mart's rows of a set of source rows, sorted by key."""
-    return mart_rows(mart, partial_aggregate(mart, rows))
+    """The mart's rows of a set of source rows, sorted by key: `mart_rows(mart,
+    partial_aggregate(mart, rows))`, with each float sum rounded at once (no partial to merge)."""
+    plan = _Plan.of(mart)
+    groups = _groups(plan, rows)
+    return [
+        _finished(plan, key, _accumulated(plan, groups[key], exact=False)) for key in sorted(groups)
+    ]
+
+
+def source_columns(mart: Mart) -> tuple[str, ...]:
+    """The columns of the mart's source table its grain and measures read, in table order."""
+    read = {g.source for g in mart.grain}
+    for measure in mart.accumulating:
+        if isinstance(measure, (Sum, FlagCounts)):
+            read.add(measure.source)
+        if isinstance(measure, Sum) and measure.where is not None:
+            read.add(measure.where.field)
+    return tuple(name for name in mart.source.column_names if name in read)

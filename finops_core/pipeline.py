@@ -16,7 +16,6 @@ from finops_core.events import (
     LandingLine,
     QuarantineEntry,
     SilverEvent,
-    judge,
     malformed_entry,
     normalise,
     quarantine_key,
@@ -24,7 +23,7 @@ from finops_core.events import (
     to_bronze,
     with_occurrences,
 )
-from finops_core.rules import ReferenceData, is_missing
+from finops_core.rules import ReferenceData, Severity, compile_rules, is_missing
 
 
 @attrs.frozen
@@ -76,31 +75,40 @@ def silver_from_bronze(bronze: Iterable[BronzeEvent], refs: ReferenceData) -> Si
             continue
         assert event_id is not None
         order = survivor_order(row, occurrence)
-        duplicates += 1 if event_id in survivors else 0
-        if event_id not in survivors or order < survivors[event_id][0]:
+        current = survivors.get(event_id)
+        if current is None:
             survivors[event_id] = (order, row)
+        else:
+            duplicates += 1
+            if order < current[0]:
+                survivors[event_id] = (order, row)
     candidates = [(row, order[2]) for order, row in survivors.values()] + anonymous
 
     silver: list[SilverEvent] = []
     quarantine: list[QuarantineEntry] = []
     reason_counts: Counter[str] = Counter()
     flag_counts: Counter[str] = Counter()
+    broken = compile_rules(catalogue.EVENT_RULES, refs)  # what `events.judge` reads, compiled
     for row, occurrence in candidates:
-        verdict = judge(row.fields, refs)
-        if verdict.quarantined:
-            reason_counts.update(verdict.quarantine_reasons)
+        found = broken(row.fields)
+        reasons = tuple([rule.id for rule in found if rule.severity is Severity.QUARANTINE])
+        if reasons:
+            for reason in reasons:
+                reason_counts[reason] += 1
             quarantine.append(
                 QuarantineEntry(
                     quarantine_key=quarantine_key(row.source_file, occurrence, row.raw),
-                    reasons=verdict.quarantine_reasons,
+                    reasons=reasons,
                     raw_record=row.raw,
                     source_file=row.source_file,
                     event_id=row.fields.get("event_id"),
                 )
             )
         else:
-            flag_counts.update(verdict.flags)
-            silver.append(normalise(row.fields, refs, verdict.flags, row.source_file))
+            flags = tuple([rule.id for rule in found if rule.severity is Severity.FLAG])
+            for flag in flags:
+                flag_counts[flag] += 1
+            silver.append(normalise(row.fields, refs, flags, row.source_file))
     silver.sort(key=lambda event: (event.usage_date, event.event_id))
     quarantine.sort(key=lambda entry: entry.quarantine_key)
     return SilverOutput(

@@ -7,7 +7,7 @@ None of them knows a particular table or mart: they move rows of *declared* tabl
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
 
@@ -75,7 +75,11 @@ class Lake(Protocol):
 
     def has_table(self, table: Table) -> bool: ...
 
-    def read_table(self, table: Table) -> list[dict[str, object]]: ...
+    def read_table(
+        self, table: Table, columns: Sequence[str] | None = None
+    ) -> list[dict[str, object]]:
+        """Every row of the current version: all the table's columns, or only `columns`."""
+        ...
 
     def write_table(
         self,

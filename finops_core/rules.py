@@ -13,7 +13,7 @@ import enum
 import functools
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Optional, Union
 
 import attrs
@@ -64,14 +64,16 @@ def parse_integer(text: Text) -> int | None:
 
 def parse_timestamp(text: Text) -> dt.datetime | None:
     """A UTC datetime for `YYYY-MM-DDTHH:MM:SSZ` text naming a real instant, else None."""
-    if text is None or _TIMESTAMP.fullmatch(text) is None:
-        return None
-    return _timestamp_from_matched(text)
+    return None if text is None else _timestamp_from_text(text)
 
 
 @functools.lru_cache(maxsize=1 << 16)
-def _timestamp_from_matched(text: str) -> dt.datetime | None:
-    # The pattern fixed every field's position; the constructor rejects impossible dates.
+def _timestamp_from_text(text: str) -> dt.datetime | None:
+    # Cached: one record's timestamp is read by several rules, by silver and by bronze's
+    # partition. The pattern fixes every field's position; the constructor rejects impossible
+    # dates.
+    if _TIMESTAMP.fullmatch(text) is None:
+        return None
     try:
         return dt.datetime(
             int(text[0:4]),
@@ -87,7 +89,13 @@ def _timestamp_from_matched(text: str) -> dt.datetime | None:
 
 
 def parse_date(text: Text) -> dt.date | None:
-    if text is None or _DATE.fullmatch(text) is None:
+    return None if text is None else _date_from_text(text)
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _date_from_text(text: str) -> dt.date | None:
+    # Cached: the dates a record is checked against are a master's, the same few again and again.
+    if _DATE.fullmatch(text) is None:
         return None
     try:
         return dt.date.fromisoformat(text)
@@ -225,55 +233,126 @@ class Rule:
     message: str
 
 
-def _referenced(
-    record: Record, refs: ReferenceData, key_field: str, reference: Reference
-) -> Mapping[str, Text] | None:
-    key = record.get(key_field)
-    if key is None:
-        return None
-    return refs.get(reference.name, {}).get(key)
+# A check bound to the reference data: true when the record violates it.
+Predicate = Callable[[Record], bool]
+
+
+def compile_check(check: Check, refs: ReferenceData) -> Predicate:
+    """The pure interpreter: `check` as a function of one record, true when the record breaks
+    it. The check's kind and its reference table are resolved here, once, not per record."""
+    if isinstance(check, Missing):
+        return functools.partial(_missing, check.field)
+    if isinstance(check, NotNumber):
+        return functools.partial(_not_parsed, parse_number, check.field)
+    if isinstance(check, NotInteger):
+        return functools.partial(_not_parsed, parse_integer, check.field)
+    if isinstance(check, NotTimestamp):
+        return functools.partial(_not_timestamp, check.field)
+    if isinstance(check, NotOneOf):
+        return functools.partial(_not_one_of, check.field, frozenset(check.allowed))
+    if isinstance(check, NumberBelow):
+        return functools.partial(_number_below, check.field, check.bound)
+    if isinstance(check, NumberInRange):
+        return functools.partial(_number_in_range, check.field, check.low, check.high)
+    if isinstance(check, UnknownReference):
+        return functools.partial(_unknown, check.field, refs.get(check.reference.name, {}))
+    if isinstance(check, DiffersFromReference):
+        table = refs.get(check.reference.name, {})
+        return functools.partial(_differs, check.key_field, table, check.pairs)
+    if isinstance(check, DateBeforeReference):
+        table = refs.get(check.reference.name, {})
+        return functools.partial(
+            _before, check.timestamp_field, check.key_field, table, check.reference_date_field
+        )
+    raise TypeError(f"unknown check {check!r}")
+
+
+def _missing(field: str, record: Record) -> bool:
+    return is_missing(record.get(field))
+
+
+def _not_parsed(parse: Callable[[Text], object], field: str, record: Record) -> bool:
+    text = record.get(field)
+    return text is not None and parse(text) is None
+
+
+def _not_timestamp(field: str, record: Record) -> bool:
+    return parse_timestamp(record.get(field)) is None
+
+
+def _not_one_of(field: str, allowed: frozenset[str], record: Record) -> bool:
+    return record.get(field) not in allowed
+
+
+def _number_below(field: str, bound: float, record: Record) -> bool:
+    number = parse_number(record.get(field))
+    return number is not None and number < bound
+
+
+def _number_in_range(field: str, low: float, high: float, record: Record) -> bool:
+    number = parse_number(record.get(field))
+    return number is not None and low <= number < high
+
+
+def _row_of(table: Mapping[str, Mapping[str, Text]], key: Text) -> Mapping[str, Text] | None:
+    return None if key is None else table.get(key)
+
+
+def _unknown(field: str, table: Mapping[str, Mapping[str, Text]], record: Record) -> bool:
+    return _row_of(table, record.get(field)) is None
+
+
+def _differs(
+    key_field: str,
+    table: Mapping[str, Mapping[str, Text]],
+    pairs: tuple[tuple[str, str], ...],
+    record: Record,
+) -> bool:
+    row = _row_of(table, record.get(key_field))
+    if row is None:
+        return False
+    for mine, theirs in pairs:  # noqa: SIM110 (any() of a generator: a frame per record)
+        if record.get(mine) != row.get(theirs):
+            return True
+    return False
+
+
+def _before(
+    timestamp_field: str,
+    key_field: str,
+    table: Mapping[str, Mapping[str, Text]],
+    date_field: str,
+    record: Record,
+) -> bool:
+    row = _row_of(table, record.get(key_field))
+    if row is None:
+        return False
+    instant = parse_timestamp(record.get(timestamp_field))
+    created = parse_date(row.get(date_field))
+    return instant is not None and created is not None and instant.date() < created
 
 
 def violates(check: Check, record: Record, refs: ReferenceData) -> bool:
-    """The pure interpreter: does `record` break `check`?"""
-    if isinstance(check, Missing):
-        return is_missing(record.get(check.field))
-    if isinstance(check, NotNumber):
-        text = record.get(check.field)
-        return text is not None and parse_number(text) is None
-    if isinstance(check, NotInteger):
-        text = record.get(check.field)
-        return text is not None and parse_integer(text) is None
-    if isinstance(check, NotTimestamp):
-        return parse_timestamp(record.get(check.field)) is None
-    if isinstance(check, NotOneOf):
-        return record.get(check.field) not in check.allowed
-    if isinstance(check, NumberBelow):
-        number = parse_number(record.get(check.field))
-        return number is not None and number < check.bound
-    if isinstance(check, NumberInRange):
-        number = parse_number(record.get(check.field))
-        return number is not None and check.low <= number < check.high
-    if isinstance(check, UnknownReference):
-        return _referenced(record, refs, check.field, check.reference) is None
-    if isinstance(check, DiffersFromReference):
-        row = _referenced(record, refs, check.key_field, check.reference)
-        if row is None:
-            return False
-        return any(record.get(mine) != row.get(theirs) for mine, theirs in check.pairs)
-    if isinstance(check, DateBeforeReference):
-        row = _referenced(record, refs, check.key_field, check.reference)
-        if row is None:
-            return False
-        instant = parse_timestamp(record.get(check.timestamp_field))
-        created = parse_date(row.get(check.reference_date_field))
-        return instant is not None and created is not None and instant.date() < created
-    raise TypeError(f"unknown check {check!r}")
+    """Does `record` break `check`?"""
+    return compile_check(check, refs)(record)
+
+
+def compile_rules(
+    rules: tuple[Rule, ...], refs: ReferenceData
+) -> Callable[[Record], tuple[Rule, ...]]:
+    """Every rule a record breaks, in catalogue order, as a function of the record (each check
+    compiled once: for many records against the same reference data)."""
+    compiled = [(rule, compile_check(rule.check, refs)) for rule in rules]
+
+    def broken(record: Record) -> tuple[Rule, ...]:
+        return tuple([rule for rule, violated in compiled if violated(record)])
+
+    return broken
 
 
 def violations(rules: tuple[Rule, ...], record: Record, refs: ReferenceData) -> tuple[Rule, ...]:
     """Every rule the record breaks, in catalogue order."""
-    return tuple(rule for rule in rules if violates(rule.check, record, refs))
+    return compile_rules(rules, refs)(record)
 
 
 # ---- master-data rules -------------------------------------------------------------------------

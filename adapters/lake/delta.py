@@ -13,9 +13,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import math
+import operator
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -51,24 +52,34 @@ class DeltaLake:
         """Whether the table has been committed (it may hold no rows)."""
         return DeltaTable.is_deltatable(str(self.layout.table(table)))
 
-    def read_table(self, table: Table) -> list[dict[str, object]]:
-        """Every row of the current version, keyed by the table's columns in order."""
-        return list(self.scan(table))
+    def read_table(
+        self, table: Table, columns: Sequence[str] | None = None
+    ) -> list[dict[str, object]]:
+        """Every row of the current version, keyed by the table's columns in order (only
+        `columns`, in that order, when given)."""
+        return list(self.scan(table, columns))
 
-    def scan(self, table: Table) -> Iterator[dict[str, object]]:
+    def scan(
+        self, table: Table, columns: Sequence[str] | None = None
+    ) -> Iterator[dict[str, object]]:
         """The rows of the current version, batch by batch, in no particular order."""
+        names = list(table.column_names if columns is None else columns)
+        for name in names:
+            table.column(name)  # a column of the table
         if not self.has_table(table):
             return
-        maps = _map_columns(table)
+        maps = set(_map_columns(table))
         path = self.layout.table(table)
         with _os_errors(path):
             dataset = DeltaTable(str(path)).to_pyarrow_dataset()
-            batches = dataset.to_batches(columns=list(table.column_names))
-            for batch in batches:
-                for record in batch.to_pylist():
-                    for name in maps:
-                        record[name] = _as_dict(record[name])
-                    yield record
+            for batch in dataset.to_batches(columns=names):
+                # Column by column: Arrow converts a whole column to Python values at once.
+                values = [
+                    _column_values(batch.column(index), name in maps)
+                    for index, name in enumerate(names)
+                ]
+                for record in zip(*values, strict=True):
+                    yield dict(zip(names, record, strict=True))
 
     def write_table(
         self,
@@ -81,12 +92,15 @@ class DeltaLake:
         """One commit of `rows`; the rows written (for MERGE_NEW, the rows added)."""
         if where is not None and mode is not WriteMode.OVERWRITE:
             raise ValueError(f"a replacement of {table.id} by {where.column} must be an OVERWRITE")
-        encoded = [_encoded(table, row) for row in rows]
+        encoded = _encoded(table, rows)
         if mode is WriteMode.MERGE_NEW:
             encoded = _first_of_each_key(table, encoded)
         if where is not None:
             _check_replaced(table, where, encoded)
-        data = pa.Table.from_pylist(encoded, schema=arrow_schema(table))
+        schema = arrow_schema(table)
+        data = pa.Table.from_arrays(
+            [pa.array(encoded[field.name], type=field.type) for field in schema], schema=schema
+        )
         path = self.layout.table(table)
         with _os_errors(path):
             return self._commit(table, str(path), data, mode, where)
@@ -206,38 +220,51 @@ def _os_errors(path: Path) -> Iterator[None]:
         raise OSError(code, os.strerror(code), filename) from error
 
 
-def _encoded(table: Table, row: Row) -> dict[str, object]:
-    """A row as arrow builds it: a map column's dict as (key, value) pairs; an empty partition
-    text as null (Delta's null partition, as Spark writes it)."""
-    encoded = {name: row.get(name) for name in table.column_names}
+def _encoded(table: Table, rows: Iterable[Row]) -> dict[str, list[object]]:
+    """Rows as the columns arrow builds, by column name: a map column's dicts as (key, value)
+    pairs; an empty partition text as null (Delta's null partition, as Spark writes it)."""
+    names = table.column_names
+    materialised = rows if isinstance(rows, list) else list(rows)
+    getter = operator.itemgetter(*names)  # one name: the value itself, not a 1-tuple
+    row_values = getter if len(names) > 1 else lambda row: (getter(row),)
+    try:
+        # Every column in every row (what the engines write): each row's values taken in one C
+        # call, then transposed in one, instead of a `get` per value.
+        values = list(map(row_values, materialised))
+    except KeyError:  # a row lacking a column: null there
+        values = [tuple(row.get(name) for name in names) for row in materialised]
+    transposed = list(zip(*values, strict=True)) or [() for _ in names]
+    columns = {name: list(column) for name, column in zip(names, transposed, strict=True)}
     for name in _map_columns(table):
-        value = encoded[name]
-        if isinstance(value, dict):
-            encoded[name] = list(value.items())
-    if table.partition_by is not None and encoded[table.partition_by] == "":
-        encoded[table.partition_by] = None
-    return encoded
+        columns[name] = [
+            list(value.items()) if isinstance(value, dict) else value for value in columns[name]
+        ]
+    if table.partition_by is not None:
+        partition = table.partition_by
+        columns[partition] = [None if value == "" else value for value in columns[partition]]
+    return columns
 
 
-def _first_of_each_key(table: Table, rows: list[dict[str, object]]) -> list[dict[str, object]]:
+def _first_of_each_key(table: Table, columns: dict[str, list[object]]) -> dict[str, list[object]]:
     if not table.primary_key:
         raise ValueError(f"{table.id} has no primary key to merge new rows on")
     seen: set[tuple[object, ...]] = set()
-    unique = []
-    for row in rows:
-        key = table.key_of(row)
+    kept = []
+    for index, key in enumerate(zip(*(columns[name] for name in table.primary_key), strict=True)):
         if key not in seen:
             seen.add(key)
-            unique.append(row)
-    return unique
+            kept.append(index)
+    if len(kept) == len(columns[table.primary_key[0]]):
+        return columns
+    return {name: [values[index] for index in kept] for name, values in columns.items()}
 
 
-def _check_replaced(table: Table, where: Replace, rows: list[dict[str, object]]) -> None:
+def _check_replaced(table: Table, where: Replace, columns: dict[str, list[object]]) -> None:
     table.column(where.column)  # a column of the table
-    for row in rows:
-        if row[where.column] not in where.values:
+    for value in columns[where.column]:
+        if value not in where.values:
             raise ValueError(
-                f"a row of {table.id} with {where.column}={row[where.column]!r} is outside the "
+                f"a row of {table.id} with {where.column}={value!r} is outside the "
                 f"rows it replaces ({where.column} in {sorted(where.values)})"
             )
 
@@ -269,8 +296,10 @@ def _map_columns(table: Table) -> tuple[str, ...]:
     return tuple(c.name for c in table.columns if c.type is LogicalType.COUNT_MAP)
 
 
-def _as_dict(value: object) -> object:
-    """A map column read back (a list of pairs) as a dict, keys sorted."""
-    if isinstance(value, list):
-        return dict(sorted(value))
-    return value
+def _column_values(column: pa.Array, is_map: bool) -> list[object]:
+    """A column read back as Python values; a map column's (key, value) pairs as a dict, keys
+    sorted."""
+    values: list[object] = column.to_pylist()
+    if is_map:
+        return [dict(sorted(value)) if isinstance(value, list) else value for value in values]
+    return values

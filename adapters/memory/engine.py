@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import collections
 import csv
+import functools
+import gc
 import hashlib
 import io
 import math
+import operator
 import time
 from collections.abc import Callable, Iterable, Iterator
+from typing import ParamSpec, TypeVar
 
 import attrs
 
@@ -22,12 +26,13 @@ from finops_core import aggregate, marts, pipeline, tables
 from finops_core.contracts import MASTER_SOURCES, check_header
 from finops_core.events import (
     EVENT_FIELDS,
+    SILVER_EVENT_FIELDS,
     BronzeEvent,
     LandingLine,
     QuarantineEntry,
+    SilverEvent,
     decode_line,
     event_date,
-    silver_row,
     split_lines,
 )
 from finops_core.intake import IntakePlan
@@ -35,6 +40,29 @@ from finops_core.lake import LakeLayout
 from finops_core.masters import silver_master_row, typed_row
 from finops_core.ports import Lake, PartitionSink, RunContext, StageResult
 from finops_core.tables import Replace, Table, WriteMode
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _collector_paused(stage: Callable[P, R]) -> Callable[P, R]:
+    """The stage with Python's cyclic garbage collector paused. A stage builds hundreds of
+    thousands of rows (dicts, tuples, attrs values) that hold no reference cycles, and every
+    burst of allocations would start a collection walking all the live rows again (measured on
+    the real dataset: about a tenth of the batch). Reference counting still frees every row; the
+    collector runs again (if it was on) when the stage ends."""
+
+    @functools.wraps(stage)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return stage(*args, **kwargs)
+        finally:
+            if enabled:
+                gc.enable()
+
+    return run
 
 
 class MemoryEngine:
@@ -45,6 +73,7 @@ class MemoryEngine:
 
     # ---- bronze ------------------------------------------------------------------------------
 
+    @_collector_paused
     def bronze_masters(self, lake: LakeLayout, run: RunContext) -> StageResult:
         started = time.perf_counter()
         store = self._storage(lake)
@@ -69,6 +98,7 @@ class MemoryEngine:
             )
         return StageResult("bronze_masters", counts, time.perf_counter() - started)
 
+    @_collector_paused
     def bronze_events(self, lake: LakeLayout, run: RunContext, plan: IntakePlan) -> StageResult:
         """The bronze rows of `plan.drop` replaced by the rows of `plan.ingest` (the whole table
         when `plan.full`) in one commit; malformed lines quarantined; then the ledger."""
@@ -117,6 +147,7 @@ class MemoryEngine:
 
     # ---- silver ------------------------------------------------------------------------------
 
+    @_collector_paused
     def silver(self, lake: LakeLayout, run: RunContext) -> StageResult:
         started = time.perf_counter()
         store = self._storage(lake)
@@ -124,12 +155,14 @@ class MemoryEngine:
             store.read_table(tables.BRONZE_MASTERS["customers_orgs"]),
             store.read_table(tables.BRONZE_MASTERS["resources"]),
         )
+        # Only the columns silver reads: the record's fields and its provenance.
+        read = store.read_table(tables.BRONZE_EVENTS, ("source_file", "raw", *EVENT_FIELDS))
         bronze = [
-            BronzeEvent(str(row["source_file"]), str(row["raw"]), {n: row[n] for n in EVENT_FIELDS})  # type: ignore[misc]
-            for row in store.read_table(tables.BRONZE_EVENTS)
+            BronzeEvent(str(row.pop("source_file")), str(row.pop("raw")), row)  # type: ignore[arg-type]
+            for row in read
         ]
         output = pipeline.silver_from_bronze(bronze, refs)
-        store.write_table(tables.SILVER_EVENTS, [silver_row(event) for event in output.events])
+        store.write_table(tables.SILVER_EVENTS, _silver_rows(output.events))
         new = _add_to_quarantine(store, output.quarantine, run)
         for contract in MASTER_SOURCES:
             rows = [
@@ -151,6 +184,7 @@ class MemoryEngine:
 
     # ---- gold --------------------------------------------------------------------------------
 
+    @_collector_paused
     def gold(self, lake: LakeLayout, run: RunContext) -> StageResult:
         """Every declared mart, rebuilt from its source table: the whole table replaced, so a
         day no longer in the source leaves the mart."""
@@ -160,7 +194,7 @@ class MemoryEngine:
         counts: dict[str, float] = {}
         for mart in marts.MARTS:
             if mart.source not in sources:
-                sources[mart.source] = store.read_table(mart.source)
+                sources[mart.source] = store.read_table(mart.source, _read_by(mart.source))
             rows = aggregate.aggregate(mart, sources[mart.source])
             store.write_table(mart.table, rows)
             counts.update(_mart_counts(mart, len(sources[mart.source]), rows))
@@ -175,6 +209,26 @@ class MemoryEngine:
     def export(self, lake: LakeLayout, table: Table, sink: PartitionSink) -> int:
         """`sink` called once per partition of the table; the sum of what it returns."""
         return sum(sink(rows) for rows in _partitions(self._storage(lake), table))
+
+
+def _read_by(source: Table) -> tuple[str, ...]:
+    """The columns of `source` the marts aggregating it read, in table order."""
+    read = {
+        name
+        for mart in marts.MARTS
+        if mart.source == source
+        for name in aggregate.source_columns(mart)
+    }
+    return tuple(name for name in source.column_names if name in read)
+
+
+def _silver_rows(events: Iterable[SilverEvent]) -> list[dict[str, object]]:
+    """Silver events as rows of the silver table (`events.silver_row`, one C call per event)."""
+    fields = operator.attrgetter(*SILVER_EVENT_FIELDS)
+    rows = [dict(zip(SILVER_EVENT_FIELDS, fields(event), strict=True)) for event in events]
+    for row in rows:
+        row["quality_flags"] = list(row["quality_flags"])  # type: ignore[call-overload]
+    return rows
 
 
 def _mart_counts(
@@ -206,15 +260,14 @@ def _partitions(store: Lake, table: Table) -> Iterator[list[dict[str, object]]]:
 
 
 def _bronze_row(event: BronzeEvent, run: RunContext) -> dict[str, object]:
-    row: dict[str, object] = dict(event.fields)
-    row.update(
-        raw=event.raw,
-        source_file=event.source_file,
-        ingest_ts=run.started_at,
-        run_id=run.run_id,
-        event_date=event_date(event.fields.get("timestamp")),
-    )
-    return row
+    return {
+        **event.fields,
+        "raw": event.raw,
+        "source_file": event.source_file,
+        "ingest_ts": run.started_at,
+        "run_id": run.run_id,
+        "event_date": event_date(event.fields.get("timestamp")),
+    }
 
 
 def _add_to_quarantine(store: Lake, entries: Iterable[QuarantineEntry], run: RunContext) -> int:

@@ -9,7 +9,7 @@ no caller shares state with the lake. Each write replaces the table's list at on
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from finops_core.lake import LakeLayout
 from finops_core.tables import Replace, Row, Table, WriteMode
@@ -33,8 +33,15 @@ class InMemoryLake:
         """As a Delta table: a table exists once written, even without rows."""
         return table in self.tables
 
-    def read_table(self, table: Table) -> list[dict[str, object]]:
-        return [_copy(table, row) for row in self.tables.get(table, [])]
+    def read_table(
+        self, table: Table, columns: Sequence[str] | None = None
+    ) -> list[dict[str, object]]:
+        rows = [_copy(table, row) for row in self.tables.get(table, [])]
+        if columns is None:
+            return rows
+        for name in columns:
+            table.column(name)  # a column of the table
+        return [{name: row[name] for name in columns} for row in rows]
 
     def write_table(
         self,

@@ -1,7 +1,9 @@
-"""Shared fixtures: Hypothesis profiles, the real dataset, a landing zone unzipped once."""
+"""Shared fixtures: Hypothesis profiles, the real dataset, a landing zone unzipped once, the
+dirty generated landing generated once."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import zipfile
@@ -52,3 +54,19 @@ def real_lake(real_landing: Path, tmp_path: Path) -> Iterator[Path]:
     lake = tmp_path / "lake"
     shutil.copytree(real_landing, lake / "landing")
     yield lake
+
+
+# The dirty generated landing the differential and the stream accounting tests share.
+DIRTY_SEED, DIRTY_SCALE, DIRTY_RATE = 3, 0.05, 0.02
+
+
+@pytest.fixture(scope="session")
+def dirty_landing(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, object]]:
+    """`finops generate --seed 3 --scale 0.05 --dirty 0.02`'s landing (generated once per session,
+    read-only by convention) and the defects it injected (its `_injected.json`)."""
+    from adapters.landing.generator import generate
+
+    lake = tmp_path_factory.mktemp("dirty")
+    generate(lake, seed=DIRTY_SEED, scale=DIRTY_SCALE, dirty_rate=DIRTY_RATE)
+    injected = json.loads((lake / "landing" / "_injected.json").read_text())
+    return lake / "landing", injected

@@ -218,7 +218,10 @@ def wait_for(
     timeout: float,
     what: str,
     process: subprocess.Popen[str] | None = None,
+    interval: float = 0.05,
 ) -> None:
+    """Poll `condition` every `interval` seconds (a condition that reads tables takes CPU from
+    the stream it waits for: poll it less often)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
@@ -228,7 +231,7 @@ def wait_for(
             raise AssertionError(
                 f"finops stream exited ({process.returncode}) before {what}:\n{stderr[-3000:]}"
             )
-        time.sleep(0.05)
+        time.sleep(interval)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 

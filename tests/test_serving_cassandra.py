@@ -345,13 +345,17 @@ def test_the_derived_schema_is_the_hand_written_version_1(cassandra_node: Cassan
     assert SCHEMA_VERSION == 1
 
 
+@pytest.mark.spark
 @pytest.mark.cassandra
 def test_finops_load_twice_gives_the_gold_rows_once_and_the_queries_match_the_delta_table(
     cassandra_node: CassandraNode,
+    spark: Any,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    """`finops load` with its default engine (Spark: here it borrows the test run's session
+    instead of starting one per load)."""
     from tests.test_serving_contract import GOLD
 
     lake = LakeLayout(tmp_path / "lake")

@@ -6,29 +6,32 @@ master tables and every stage count must agree: floats within math.isclose(rel 1
 everything else exactly. Run ids and ingest times differ by design and are left out. Both
 engines also read the mart back (`Engine.read_rows`) as the same rows, and
 the Spark engine's `export` hands every mart row to a sink exactly once.
+
+A Spark batch costs the same for one small landing as for hundreds, so the Hypothesis-generated
+landings are drawn first and go through each engine together, each in files of its own, and a
+lake several tests read (the sample, the dirty and the real landing's) is built once.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import math
 import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import settings
 
+from adapters.console import SilentProgress
 from adapters.lake.delta import DeltaLake
 from adapters.landing.manifest import landing_events
 from adapters.memory.engine import MemoryEngine
+from entrypoints.cli import main
 from finops_core import usecases
 from finops_core.lake import LakeLayout
 from finops_core.marts import DAILY_USAGE
-from finops_core.ports import RunContext, StageResult
 from finops_core.tables import (
     BRONZE_EVENTS,
     BRONZE_MASTERS,
@@ -38,15 +41,12 @@ from finops_core.tables import (
     SILVER_MASTERS,
     Table,
 )
-from tests.spark_fixtures import JsonLinesSink
-from tests.strategies import landing_zones, master_csvs, write_landing
+from tests.spark_fixtures import RUN, JsonLinesSink, Lakes, run_both
+from tests.strategies import drawn, event_files, master_csvs, write_landing
 from tests.values import bronze_values
 
 pytestmark = pytest.mark.spark
 
-RUN = RunContext(
-    run_id="differential", started_at=dt.datetime(2025, 9, 1, 12, 0, tzinfo=dt.timezone.utc)
-)
 GENERATED = ("run_id", "ingest_ts")  # provenance stamped by the run, not data
 COMPARED: tuple[Table, ...] = (
     BRONZE_EVENTS,
@@ -56,30 +56,6 @@ COMPARED: tuple[Table, ...] = (
     DAILY_USAGE.table,
     *(table for name in BRONZE_MASTERS for table in (BRONZE_MASTERS[name], SILVER_MASTERS[name])),
 )
-
-
-class SilentProgress:
-    def stage_started(self, stage: str) -> None: ...
-
-    def update(self, stage: str, message: str) -> None: ...
-
-    def stage_finished(self, result: StageResult) -> None: ...
-
-
-def run_both(
-    landing: Path, root: Path, spark_engine: Any
-) -> dict[str, tuple[Path, list[StageResult]]]:
-    """Copy `landing` into two lakes and run the batch layer with each engine."""
-    results = {}
-    for name, engine in (("memory", MemoryEngine(DeltaLake)), ("spark", spark_engine)):
-        lake = root / name
-        shutil.copytree(landing, lake / "landing")
-        files = landing_events(lake / "landing")
-        results[name] = (
-            lake,
-            usecases.run_batch(engine, LakeLayout(lake), RUN, SilentProgress(), files),
-        )
-    return results
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -118,9 +94,7 @@ def assert_same_table(memory: Path, spark: Path, declared: Table) -> None:
         assert _same(want, have), f"{declared.id} differs:\n memory {want}\n spark  {have}"
 
 
-def assert_same_rows_read(
-    results: dict[str, tuple[Path, list[StageResult]]], spark_engine: Any
-) -> None:
+def assert_same_rows_read(results: Lakes, spark_engine: Any) -> None:
     """`read_rows` of the mart: the same rows from both engines (in no particular order: here
     sorted by key), each key once, and what the lake holds."""
     mart = DAILY_USAGE.table
@@ -137,9 +111,7 @@ def assert_same_rows_read(
         assert _same(expected, have), f"read_rows is not the lake:\n lake {expected}\n read {have}"
 
 
-def assert_same_lakes(
-    results: dict[str, tuple[Path, list[StageResult]]], spark_engine: Any
-) -> None:
+def assert_same_lakes(results: Lakes, spark_engine: Any) -> None:
     memory, memory_stages = results["memory"]
     spark, spark_stages = results["spark"]
     for declared in COMPARED:
@@ -164,19 +136,84 @@ def spark_engine(spark: Any) -> Any:
     return SparkEngine(spark=spark)
 
 
-@settings(
-    max_examples=5,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-@given(landing=landing_zones(max_files=3, max_lines=25))
+# ---- Hypothesis-generated landings --------------------------------------------------------------
+
+
+def generated_landing_count() -> int:
+    """Landings per run, each drawn by Hypothesis (the simplest, one empty events file, first):
+    the profile's number of examples (200 in CI). 200 landings cost the Spark engine what 50
+    do (27 s and 30 s a run on 2 cores): its time goes per stage, not per line."""
+    return settings().max_examples
+
+
+def merged_landing(examples: list[dict[str, bytes]]) -> dict[str, bytes]:
+    """One landing: the strategies' masters and every example's events files, example n's
+    `events_part_0001.jsonl` renamed `events_part_<n>_0001.jsonl` (its files keep their order)."""
+    landing = master_csvs()
+    for number, files in enumerate(examples):
+        for relative, content in files.items():
+            landing[relative.replace("events_part_", f"events_part_{number:03d}_", 1)] = content
+    return landing
+
+
 def test_generated_landing_zones_give_the_same_lake_in_both_engines(
-    landing: dict[str, bytes], spark_engine: Any
+    spark_engine: Any, tmp_path: Path
 ) -> None:
-    with tempfile.TemporaryDirectory(prefix="finops-diff-") as folder:
-        root = Path(folder)
-        write_landing(landing, root / "landing")
-        assert_same_lakes(run_both(root / "landing", root / "lakes", spark_engine), spark_engine)
+    examples = drawn(event_files(max_files=3, max_lines=25), generated_landing_count())
+    landing = merged_landing(examples)
+    assert len(landing) - len(master_csvs()) == sum(len(files) for files in examples)
+    write_landing(landing, tmp_path / "landing")
+    results = run_both(tmp_path / "landing", tmp_path / "lakes", spark_engine)
+    try:
+        assert_same_lakes(results, spark_engine)
+    except AssertionError as error:
+        error.add_note(
+            f"{len(examples)} generated landings, example n in events_part_<n>_*.jsonl, "
+            f"are kept in {tmp_path / 'landing'}"
+        )
+        raise
+    counts = usecases.merged_counts(results["spark"][1])
+    assert counts["bronze_events.malformed"] > 0 and counts["silver.duplicates"] > 0
+    assert counts["silver.quarantined"] > 0 and counts["gold.gold_rows"] > 0
+
+
+def test_a_landing_of_one_empty_events_file_gives_the_same_empty_lake_in_both_engines(
+    spark_engine: Any, tmp_path: Path
+) -> None:
+    """The simplest generated landing, once its own lake: every events table is empty."""
+    landing = {**master_csvs(), "usage_events_stream/events_part_0000.jsonl": b""}
+    write_landing(landing, tmp_path / "landing")
+    results = run_both(tmp_path / "landing", tmp_path / "lakes", spark_engine)
+    assert_same_lakes(results, spark_engine)
+    for declared in (BRONZE_EVENTS, SILVER_EVENTS, QUARANTINE_EVENTS, DAILY_USAGE.table):
+        assert table(results["spark"][0], declared) == [], declared.id
+    assert len(table(results["spark"][0], LANDING_FILES)) == 1
+
+
+# ---- a fixed sample landing ---------------------------------------------------------------------
+
+
+def sample_landing() -> dict[str, bytes]:
+    """The strategies' masters and `sample_events` in two files, the first ending in a line
+    that is not JSON."""
+    from tests.test_spark_engine import sample_events
+
+    events = [json.dumps(event).encode() for event in sample_events()]
+    return {
+        **master_csvs(),
+        "usage_events_stream/events_part_0000.jsonl": b"\n".join(events[::2]) + b"\nnot json\n",
+        "usage_events_stream/events_part_0001.jsonl": b"\n".join(events[1::2]) + b"\n",
+    }
+
+
+@pytest.fixture(scope="module")
+def spark_sample_lake(spark_engine: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample landing after a Spark batch; tests that write copy it first."""
+    lake = tmp_path_factory.mktemp("sample") / "lake"
+    write_landing(sample_landing(), lake / "landing")
+    layout = LakeLayout(lake)
+    usecases.run_batch(spark_engine, layout, RUN, SilentProgress(), landing_events(layout.landing))
+    return lake
 
 
 def _protocols(lake: Path) -> dict[str, tuple[int, int]]:
@@ -194,20 +231,18 @@ def _protocols(lake: Path) -> dict[str, tuple[int, int]]:
 
 
 def test_tables_either_engine_wrote_the_other_reads_rewrites_and_leaves_at_reader_1_writer_2(
-    spark_engine: Any, tmp_path: Path
+    spark_engine: Any, spark_sample_lake: Path, tmp_path: Path
 ) -> None:
-    from tests.test_spark_engine import sample_events
-
-    landing = {**master_csvs()}
-    events = [json.dumps(event).encode() for event in sample_events()]
-    landing["usage_events_stream/events_part_0000.jsonl"] = b"\n".join(events) + b"\nnot json\n"
     memory = MemoryEngine(DeltaLake)
+    lakes = {"a": tmp_path / "a", "b": tmp_path / "b"}
+    write_landing(sample_landing(), lakes["a"] / "landing")
+    layout = LakeLayout(lakes["a"])
+    usecases.run_batch(memory, layout, RUN, SilentProgress(), landing_events(layout.landing))
+    shutil.copytree(spark_sample_lake, lakes["b"])  # what the Spark engine wrote first
     for name, first, second in (("a", memory, spark_engine), ("b", spark_engine, memory)):
-        lake = tmp_path / name
-        write_landing(landing, lake / "landing")
+        lake = lakes[name]
         layout = LakeLayout(lake)
         files = landing_events(layout.landing)
-        usecases.run_batch(first, layout, RUN, SilentProgress(), files)
         before = {declared: table(lake, declared) for declared in COMPARED}
         # The other engine reruns every stage on the same tables (the plan is empty: the ledger
         # the first engine wrote says bronze mirrors the landing), then a forced backfill.
@@ -231,19 +266,11 @@ def _as_json(row: Mapping[str, Any]) -> str:
 
 
 def test_export_hands_every_mart_row_to_the_sink_exactly_once_one_call_per_partition(
-    spark_engine: Any, tmp_path: Path
+    spark_engine: Any, spark_sample_lake: Path, tmp_path: Path
 ) -> None:
     from adapters.spark.storage import read_table
-    from tests.test_spark_engine import sample_events
 
-    landing = {**master_csvs()}
-    events = [json.dumps(event).encode() for event in sample_events()]
-    landing["usage_events_stream/events_part_0000.jsonl"] = b"\n".join(events[::2]) + b"\n"
-    landing["usage_events_stream/events_part_0001.jsonl"] = b"\n".join(events[1::2]) + b"\n"
-    write_landing(landing, tmp_path / "lake" / "landing")
-    layout = LakeLayout(tmp_path / "lake")
-    files = landing_events(layout.landing)
-    usecases.run_batch(spark_engine, layout, RUN, SilentProgress(), files)
+    layout = LakeLayout(spark_sample_lake)
     mart = DAILY_USAGE.table
     stored = DeltaLake(layout).read_table(mart)
     partitions = read_table(spark_engine.spark, layout, mart).rdd.getNumPartitions()
@@ -269,34 +296,60 @@ def test_export_hands_every_mart_row_to_the_sink_exactly_once_one_call_per_parti
     assert sorted(exported) == sorted(_as_json(row) for row in stored)
 
 
+# ---- the dirty generated landing and the real dataset -------------------------------------------
+
+
 @pytest.mark.slow
 def test_a_dirty_generated_landing_gives_the_same_lake_in_both_engines(
-    tmp_path: Path, spark_engine: Any
+    dirty_lakes: Lakes, spark_engine: Any
 ) -> None:
-    from entrypoints.cli import main
-
-    source = tmp_path / "generated"
-    assert (
-        main(
-            ["generate", "--lake", str(source), "--seed", "3", "--scale", "0.05", "--dirty", "0.02"]
-        )
-        == 0
-    )
-    results = run_both(source / "landing", tmp_path / "lakes", spark_engine)
-    assert_same_lakes(results, spark_engine)
-    counts = usecases.merged_counts(results["spark"][1])
+    assert_same_lakes(dirty_lakes, spark_engine)
+    counts = usecases.merged_counts(dirty_lakes["spark"][1])
     assert counts["bronze_events.malformed"] > 0  # the dirt reached quarantine
     assert counts["silver.duplicates"] > 0
 
 
+@pytest.fixture(scope="module")
+def real_lakes(
+    real_landing: Path, spark_engine: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Lakes:
+    """The real dataset after a batch with each engine (built once; tests that write copy)."""
+    return run_both(real_landing, tmp_path_factory.mktemp("real-lakes"), spark_engine)
+
+
 @pytest.mark.slow
 def test_the_real_dataset_gives_the_same_lake_in_both_engines(
-    real_landing: Path, tmp_path: Path, spark_engine: Any
+    real_lakes: Lakes, spark_engine: Any
 ) -> None:
-    results = run_both(real_landing, tmp_path, spark_engine)
-    assert_same_lakes(results, spark_engine)
-    counts = usecases.merged_counts(results["spark"][1])
+    assert_same_lakes(real_lakes, spark_engine)
+    counts = usecases.merged_counts(real_lakes["spark"][1])
     assert counts["silver.silver_rows"] == 42_989
     assert counts["silver.quarantined"] == counts["silver.reason.cost_below_min"] == 211
     assert counts["gold.gold_rows"] == 11_050
     assert all(check.passed for check in usecases.reconcile(counts))
+
+
+@pytest.mark.slow
+def test_a_rerun_of_finops_batch_leaves_gold_and_quarantine_unchanged(
+    spark: Any, real_lakes: Lakes, tmp_path: Path
+) -> None:
+    """`finops batch --engine spark`, in this process, over a copy of the real dataset's Spark
+    lake (its first batch is the one above)."""
+    real_lake = tmp_path / "lake"
+    shutil.copytree(real_lakes["spark"][0], real_lake)
+    lake = DeltaLake(LakeLayout(real_lake))
+    quarantine = lake.read_table(QUARANTINE_EVENTS)
+    gold = sorted(lake.read_table(DAILY_USAGE.table), key=repr)
+    silver_rows = len(lake.read_table(SILVER_EVENTS))
+    assert len(quarantine) == 211 and silver_rows == 42_989 and len(gold) == 11_050
+
+    assert main(["batch", "--engine", "spark", "--lake", str(real_lake)]) == 0
+    again = lake.read_table(QUARANTINE_EVENTS)
+    assert len(again) == len(quarantine)
+    assert sorted(str(row["quarantine_key"]) for row in again) == sorted(
+        str(row["quarantine_key"]) for row in quarantine
+    )
+    assert sorted(lake.read_table(DAILY_USAGE.table), key=repr) == gold
+    assert (
+        spark.range(2).count() == 2
+    )  # the CLI borrowed the test run's session and left it running

@@ -1,10 +1,12 @@
 """On a generated dirty landing the speed layer accounts for every line, and the batch layer
-after it gives the same gold as the batch backfill path."""
+after it gives the same gold as the batch backfill path.
+
+The dirty landing and its backfilled Spark lake are the session's (`dirty_landing`,
+`dirty_lakes`), shared with the differential tests."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 import shutil
 from pathlib import Path
@@ -15,16 +17,6 @@ import pytest
 from tests import stream_support as support
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def dirty_landing(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, object]]:
-    from adapters.landing.generator import generate
-
-    lake = tmp_path_factory.mktemp("dirty")
-    generate(lake, seed=3, scale=0.05, dirty_rate=0.02)
-    injected = json.loads((lake / "landing" / "_injected.json").read_text())
-    return lake / "landing", injected
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +80,7 @@ def test_on_a_dirty_landing_bronze_plus_malformed_plus_dropped_duplicates_is_eve
 
 
 def test_after_the_stream_the_batch_layer_gives_the_same_gold_as_the_backfill_path(
-    spark, dirty_landing, streamed_lake, tmp_path: Path
+    spark, streamed_lake, dirty_lakes
 ) -> None:
     from adapters.console import SilentProgress
     from adapters.landing.manifest import landing_events
@@ -98,17 +90,13 @@ def test_after_the_stream_the_batch_layer_gives_the_same_gold_as_the_backfill_pa
     from finops_core.marts import DAILY_USAGE
     from finops_core.ports import RunContext
 
-    landing, _ = dirty_landing
     streamed, _ = streamed_lake
-    backfilled = tmp_path / "backfilled"
-    shutil.copytree(landing, backfilled / "landing")
+    backfilled, backfill = dirty_lakes["spark"]  # the batch alone over a copy of the landing
     engine = SparkEngine(spark=spark)
     run = RunContext("batch-test", dt.datetime.now(dt.timezone.utc))
-
-    layouts = LakeLayout(streamed), LakeLayout(backfilled)
-    after_stream, backfill = (
-        usecases.run_batch(engine, layout, run, SilentProgress(), landing_events(layout.landing))
-        for layout in layouts
+    layout = LakeLayout(streamed)
+    after_stream = usecases.run_batch(
+        engine, layout, run, SilentProgress(), landing_events(layout.landing)
     )
 
     # The stream's ledger names every landing file by its SHA-256: its bronze is used.

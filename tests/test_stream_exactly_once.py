@@ -249,7 +249,9 @@ def test_files_dropped_while_the_stream_runs_reach_bronze_within_two_triggers_an
             }
             return set(late_files) <= names
 
-        support.wait_for(landed, timeout=300, what="the dropped files in bronze", process=process)
+        support.wait_for(
+            landed, timeout=300, what="the dropped files in bronze", process=process, interval=0.5
+        )
         seconds = time.monotonic() - dropped_at
         process.send_signal(signal.SIGTERM)
         stdout, stderr = process.communicate(timeout=120)

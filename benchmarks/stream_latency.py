@@ -55,7 +55,7 @@ def _percentile(values: list[float], fraction: float) -> float:
 
 def latency(spark: object, work: Path, files: int, trigger: float) -> dict[str, float]:
     from adapters.landing.generator import generate
-    from adapters.spark.events import parse_event_lines
+    from adapters.spark.events import classify_lines
     from adapters.spark.stream_sink import BatchCounts
     from adapters.spark.streaming import BronzeStream, StreamOptions
     from finops_core.lake import LakeLayout
@@ -67,7 +67,7 @@ def latency(spark: object, work: Path, files: int, trigger: float) -> dict[str, 
     lake.landing_events.mkdir(parents=True)
     finished: queue.Queue[tuple[float, BatchCounts]] = queue.Queue()
     stop = threading.Event()
-    stream = BronzeStream(spark, lake, parse_event_lines)  # type: ignore[arg-type]
+    stream = BronzeStream(spark, lake, classify_lines)  # type: ignore[arg-type]
     failure: list[BaseException] = []
 
     def run() -> None:
@@ -116,7 +116,7 @@ def throughput(spark: object, work: Path, scale: float) -> dict[str, float]:
     from adapters.landing.generator import generate
     from adapters.landing.manifest import landing_events
     from adapters.spark.engine import SparkEngine
-    from adapters.spark.events import parse_event_lines
+    from adapters.spark.events import classify_lines
     from adapters.spark.streaming import BronzeStream, StreamOptions
     from finops_core.intake import plan_intake
     from finops_core.lake import LakeLayout
@@ -138,10 +138,10 @@ def throughput(spark: object, work: Path, scale: float) -> dict[str, float]:
     warm.landing_events.mkdir(parents=True)
     for path in sorted((work / "big" / "landing" / "usage_events_stream").glob("*.jsonl"))[:2]:
         shutil.copyfile(path, warm.landing_events / path.name)
-    BronzeStream(spark, warm, parse_event_lines).run(_run("warm"), StreamOptions(once=True))  # type: ignore[arg-type]
+    BronzeStream(spark, warm, classify_lines).run(_run("warm"), StreamOptions(once=True))  # type: ignore[arg-type]
 
     started = time.perf_counter()
-    streamed = BronzeStream(spark, LakeLayout(work / "stream"), parse_event_lines).run(  # type: ignore[arg-type]
+    streamed = BronzeStream(spark, LakeLayout(work / "stream"), classify_lines).run(  # type: ignore[arg-type]
         _run("once"),
         StreamOptions(once=True),  # type: ignore[arg-type]
     )

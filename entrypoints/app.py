@@ -243,11 +243,11 @@ def _stream_once(container: Container, run: RunContext) -> StageResult | None:
     if container.config.engine() != "spark":
         return None
     spark = container.spark()
-    from adapters.spark.events import parse_event_lines
+    from adapters.spark.events import classify_lines
     from adapters.spark.streaming import stream_once_stage
 
     container.progress().stage_started("stream")
-    result = stream_once_stage(spark, container.layout(), run, parse_event_lines)
+    result = stream_once_stage(spark, container.layout(), run, classify_lines)
     if not result.counts.get("files"):
         return StageResult(
             "stream",

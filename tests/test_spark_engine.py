@@ -120,13 +120,16 @@ def _core_parse(
     return sorted(bronze, key=repr), sorted(malformed)
 
 
-def test_parse_event_lines_reads_every_line_as_the_core_does(spark: Any, tmp_path: Path) -> None:
+def test_classified_lines_give_bronze_and_malformed_lines_as_the_core_does(
+    spark: Any, tmp_path: Path
+) -> None:
     from adapters.spark.batch import landing_lines
-    from adapters.spark.events import parse_event_lines
+    from adapters.spark.events import bronze_of, classify_lines, malformed_of
 
     (tmp_path / "a.jsonl").write_bytes(b"\n".join(TRICKY_LINES) + b"\n")
     (tmp_path / "b.jsonl").write_bytes(b"not json\n" + TRICKY_LINES[0])  # no final newline
-    bronze, malformed = parse_event_lines(landing_lines(spark, sorted(tmp_path.glob("*.jsonl"))))
+    classified = classify_lines(landing_lines(spark, sorted(tmp_path.glob("*.jsonl"))))
+    bronze, malformed = bronze_of(classified), malformed_of(classified)
     got_bronze = sorted(
         (
             (*_bronze_values(row.asDict()), row["raw"], row["source_file"])

@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.spark, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def streamed_lake(spark, dirty_landing, tmp_path_factory: pytest.TempPathFactory):
     """The dirty landing after `--once --max-files 2`: several micro-batches, as a feed arrives."""
-    from adapters.spark.events import parse_event_lines
+    from adapters.spark.events import classify_lines
     from adapters.spark.streaming import BronzeStream, StreamOptions
     from finops_core.lake import LakeLayout
     from finops_core.ports import RunContext
@@ -31,7 +31,7 @@ def streamed_lake(spark, dirty_landing, tmp_path_factory: pytest.TempPathFactory
     lake = tmp_path_factory.mktemp("streamed")
     shutil.copytree(landing, lake / "landing")
     run = RunContext("stream-test", dt.datetime.now(dt.timezone.utc))
-    result = BronzeStream(spark, LakeLayout(lake), parse_event_lines).run(
+    result = BronzeStream(spark, LakeLayout(lake), classify_lines).run(
         run, StreamOptions(once=True, max_files=2)
     )
     return lake, result

@@ -68,7 +68,7 @@ def test_a_replayed_micro_batch_replaces_its_output_instead_of_adding_to_it(
 ) -> None:
     from pyspark.sql import functions as F
 
-    from adapters.spark.events import parse_event_lines
+    from adapters.spark.events import classify_lines
     from adapters.spark.stream_sink import BronzeBatchWriter, StreamPaths
     from finops_core.lake import LakeLayout
 
@@ -80,7 +80,7 @@ def test_a_replayed_micro_batch_replaces_its_output_instead_of_adding_to_it(
         .withColumn("ingest_ts", F.current_timestamp())
     )
     writer = BronzeBatchWriter(
-        StreamPaths(LakeLayout(lake)), _run_context("replay"), parse_event_lines
+        StreamPaths(LakeLayout(lake)), _run_context("replay"), classify_lines
     )
 
     first = writer.write_batch(lines, 0)
@@ -113,12 +113,12 @@ def test_a_replayed_micro_batch_replaces_its_output_instead_of_adding_to_it(
 
 
 def test_a_rerun_on_the_same_checkpoint_adds_nothing(spark, tiny_lake) -> None:
-    from adapters.spark.events import parse_event_lines
+    from adapters.spark.events import classify_lines
     from adapters.spark.streaming import BronzeStream, StreamOptions
     from finops_core.lake import LakeLayout
 
     lake, expected = tiny_lake
-    stream = BronzeStream(spark, LakeLayout(lake), parse_event_lines)
+    stream = BronzeStream(spark, LakeLayout(lake), classify_lines)
 
     first = stream.run(_run_context("first"), StreamOptions(once=True, max_files=12))
     versions = support.table_versions(lake)
@@ -138,13 +138,13 @@ def test_a_rerun_on_the_same_checkpoint_adds_nothing(spark, tiny_lake) -> None:
 def test_a_deleted_checkpoint_gets_a_new_application_id_so_its_batch_0_is_written_again(
     spark, tiny_lake
 ) -> None:
-    from adapters.spark.events import parse_event_lines
+    from adapters.spark.events import classify_lines
     from adapters.spark.stream_sink import StreamPaths, application_id
     from adapters.spark.streaming import BronzeStream, StreamOptions
     from finops_core.lake import LakeLayout
 
     lake, expected = tiny_lake
-    stream = BronzeStream(spark, LakeLayout(lake), parse_event_lines)
+    stream = BronzeStream(spark, LakeLayout(lake), classify_lines)
     paths = StreamPaths(LakeLayout(lake))
     stream.run(_run_context("first"), StreamOptions(once=True))
     first_id = application_id(paths)
@@ -166,7 +166,7 @@ def test_a_stop_request_refuses_to_write_a_batch_that_has_not_started() -> None:
     writer = BronzeBatchWriter(
         StreamPaths(LakeLayout(Path("/nonexistent"))),
         _run_context("gate"),
-        lambda lines: (lines, lines),
+        lambda lines: lines,
     )
     writer.close_gate()
     with pytest.raises(StopRequested):

@@ -209,13 +209,6 @@ def malformed_entries(lines: DataFrame) -> DataFrame:
     )
 
 
-def parse_event_lines(lines: DataFrame) -> tuple[DataFrame, DataFrame]:
-    """(bronze, malformed) from landing lines (`bronze_of` and `malformed_of` of
-    `classify_lines`): two DataFrames over the same lines, each parsing them when it runs."""
-    classified = classify_lines(lines)
-    return bronze_of(classified), malformed_of(classified)
-
-
 def quarantine_key(source_file: Column, occurrence: Column, raw: Column) -> Column:
     """events.quarantine_key: sha256 hex of f"{source_file}\\n{occurrence}\\n{raw}" (UTF-8)."""
     return F.sha2(F.concat_ws("\n", source_file, occurrence.cast("string"), raw), 256)

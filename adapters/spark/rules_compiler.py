@@ -3,7 +3,7 @@
 This is the second interpreter of `finops_core.rules`.
 
 Every check becomes a boolean Column that is true when the record VIOLATES it, never null. The
-Column reads a DataFrame whose columns are the event's text fields (as `parse_event_lines` gives
+Column reads a DataFrame whose columns are the event's text fields (as `classify_lines` gives
 them) plus, for each `Reference`, the joined reference fields as text named
 `Reference.column(field)` and a boolean `Reference.found_column`.
 

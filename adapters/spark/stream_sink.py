@@ -15,9 +15,11 @@ timestamp) is replayed. Every output of a batch is a Delta commit made idempoten
    same idempotent-write options;
 5. the batch record (its counts), last.
 
-A write Delta skips never runs its query, so the counts of a batch never come from the write: they
-are computed by one aggregation over the batch (the same on a replay: the dedupe state it reads is
-that of the earlier batches only) and, for the quarantine, read from the tagged commit.
+The batch's lines are parsed once: the parsed lines are cached (memory, then disk) for the
+writes that read them. The batch's counts ride on the bronze write as an observation. A write
+Delta skips never runs its query, so on a replay of a committed batch they come from one
+aggregation over the same parsed lines instead (the same figures: the dedupe state it reads is
+that of the earlier batches only), and the quarantine's from the tagged commit.
 
 The application id is generated once per checkpoint folder and kept in it: a deleted checkpoint
 (which makes Spark start again at batch 0) gets a new id, so its batches are not skipped.
@@ -40,11 +42,11 @@ from urllib.parse import unquote, urlparse
 
 import attrs
 from pyspark import StorageLevel
-from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, Observation, SparkSession, Window
 from pyspark.sql import functions as F
 
 from adapters.spark import schemas, storage
-from adapters.spark.events import BRONZE_PARTITION
+from adapters.spark.events import BRONZE_PARTITION, bronze_of, malformed_of
 from finops_core.lake import LakeLayout
 from finops_core.ports import RunContext
 from finops_core.tables import BRONZE_EVENTS, LANDING_FILES, QUARANTINE_EVENTS
@@ -57,8 +59,9 @@ SEEN_COLUMNS = ("event_id", "ingest_ts", "batch_id", "ingest_date")
 _USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
 _CHUNK = 1 << 20
 
-# (bronze_df, malformed_df) from a DataFrame of landing lines: the batch engine's parser.
-Parser = Callable[[DataFrame], tuple[DataFrame, DataFrame]]
+# Landing lines -> one row per line with `_malformed` and the contract's fields: the batch
+# engine's `events.classify_lines`.
+Parser = Callable[[DataFrame], DataFrame]
 
 
 class StopRequested(RuntimeError):
@@ -236,8 +239,10 @@ class BronzeBatchWriter:
     def write_batch(self, lines: DataFrame, batch_id: int) -> BatchCounts:
         started = time.perf_counter()
         spark = lines.sparkSession
-        # The lines are not cached: a micro-batch may hold a million lines and the driver heap is
-        # small; re-reading a batch's files is cheap and gives the same lines (same offsets).
+        # The raw lines are read twice (counting them needs no parse; re-reading a batch's files
+        # gives the same lines, same offsets); only the parsed lines below are cached, in
+        # serialized blocks that spill to disk (MEMORY_AND_DISK), so a batch of a million lines
+        # does not need a million rows of heap.
         files = self._files_of(lines, batch_id)
         previous_max = self._previous_max_event_date(batch_id)
         total_lines = sum(file.lines for file in files)
@@ -251,13 +256,17 @@ class BronzeBatchWriter:
             return counts
         ingest_ts = files[0].ingest_ts
         stamp = {"run_id": F.lit(self.run.run_id), "ingest_ts": F.lit(ingest_ts)}
-        bronze, malformed = self.parse(lines)
-        metrics = self._write_bronze_and_state(
-            spark, bronze, files, batch_id, ingest_ts, stamp, previous_max
-        )
-        malformed_by_file, appended = self._merge_quarantine(
-            spark, malformed.withColumns(stamp), batch_id
-        )
+        # Parsed once for the bronze write, the dedupe state and the quarantine.
+        classified = self.parse(lines).persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            metrics = self._write_bronze_and_state(
+                spark, bronze_of(classified), files, batch_id, ingest_ts, stamp, previous_max
+            )
+            malformed_by_file, appended = self._merge_quarantine(
+                spark, malformed_of(classified).withColumns(stamp), batch_id
+            )
+        finally:
+            classified.unpersist()
         self._write_ledger(spark, files, metrics, malformed_by_file, batch_id, ingest_ts)
         counts = BatchCounts(
             batch_id=batch_id,
@@ -356,7 +365,8 @@ class BronzeBatchWriter:
     ) -> dict[str, Any]:
         """Append the batch's surviving rows to bronze and their ids to the dedupe state (each
         skipped by Delta when this batch committed it before); the batch's bronze counts, in
-        total and per file, from one aggregation (the same on a replay)."""
+        total and per file: observed on the bronze write, or when Delta skips it (a replay), from
+        one aggregation of the same rows."""
         kept = ~F.col("_duplicate")
         event_day = F.to_date(BRONZE_PARTITION)
         if previous_max is None:
@@ -372,25 +382,34 @@ class BronzeBatchWriter:
                 F.count_if(~kept & (F.col("source_file") == file.name)).alias(f"dup.{index}"),
             )
         ]
-        stats = marked.agg(
+        stats = (
             F.count_if(kept).alias("bronze_rows"),
             F.count_if(~kept).alias("duplicates"),
             F.max(F.when(kept, event_day)).alias("max_date"),
             F.count_if(kept & late).alias("late"),
             *per_file,
-        ).first()
-        assert stats is not None
-        metrics: dict[str, Any] = stats.asDict()
+        )
+        txn = {"txnAppId": self.app_id, "txnVersion": str(batch_id)}
+        if committed(self.paths.bronze, self.app_id, batch_id):
+            first = marked.agg(*stats).first()
+            assert first is not None
+            metrics: dict[str, Any] = first.asDict()
+        else:
+            observation = Observation(f"stream_batch_{batch_id}")
+            rows = (
+                marked.observe(observation, *stats)
+                .where(kept)
+                .withColumns(stamp)
+                .select(*storage.columns(BRONZE_EVENTS))
+            )
+            rows.write.format(storage.DELTA).mode("append").options(**txn).partitionBy(
+                BRONZE_PARTITION
+            ).save(str(self.paths.bronze))
+            metrics = dict(observation.get)
         metrics["per_file"] = {
             file.name: (int(metrics[f"bronze.{index}"]), int(metrics[f"dup.{index}"]))
             for index, file in enumerate(files)
         }
-        txn = {"txnAppId": self.app_id, "txnVersion": str(batch_id)}
-        rows = marked.where(kept).withColumns(stamp).select(*storage.columns(BRONZE_EVENTS))
-        if not committed(self.paths.bronze, self.app_id, batch_id):
-            rows.write.format(storage.DELTA).mode("append").options(**txn).partitionBy(
-                BRONZE_PARTITION
-            ).save(str(self.paths.bronze))
         if not committed(self.paths.dedupe_state, self.app_id, batch_id):
             has_id = F.col("event_id").isNotNull() & (F.col("event_id") != "")
             ids = marked.where(kept & has_id).select(

@@ -3,7 +3,7 @@
 A text file source watches `<lake>/landing/usage_events_stream/` (`*.jsonl`, at most
 `max_files` new files per micro-batch) and hands each micro-batch of lines, with the file name
 from `_metadata.file_name` and the batch timestamp as ingest time, to `BronzeBatchWriter`
-(foreachBatch), which parses them with the batch engine's `parse_event_lines` and commits bronze,
+(foreachBatch), which parses them with the batch engine's `classify_lines` and commits bronze,
 quarantine, dedupe state and the ledger idempotently by batch id (Delta transactions). Spark's
 checkpoint (offsets, commits, the file source's log) lives in
 `<lake>/checkpoints/bronze_usage_events/`, beside the writer's state.

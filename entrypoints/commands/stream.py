@@ -64,14 +64,14 @@ def run(args: argparse.Namespace, container: Container) -> int:
             "run `finops landing` (or `finops generate`) first"
         )
     spark = container.spark()  # the container's session: the batch engine's settings (UTC, ...)
-    from adapters.spark.events import parse_event_lines
+    from adapters.spark.events import classify_lines
     from adapters.spark.streaming import BronzeStream, StreamOptions, stream_record
     from entrypoints.app import start_run
 
     run_context = start_run(container, "stream", "spark")
     progress = container.progress()
     options = StreamOptions(once=args.once, trigger_seconds=args.trigger, max_files=args.max_files)
-    stream = BronzeStream(spark, layout, parse_event_lines)
+    stream = BronzeStream(spark, layout, classify_lines)
     stop = threading.Event()
     with _stop_on_signals(stop):
         result = stream.run(

@@ -16,6 +16,7 @@ from finops_core.events import (
     LandingLine,
     QuarantineEntry,
     SilverEvent,
+    judge_against,
     malformed_entry,
     normalise,
     quarantine_key,
@@ -23,7 +24,7 @@ from finops_core.events import (
     to_bronze,
     with_occurrences,
 )
-from finops_core.rules import ReferenceData, Severity, compile_rules, is_missing
+from finops_core.rules import ReferenceData, is_missing
 
 
 @attrs.frozen
@@ -88,27 +89,23 @@ def silver_from_bronze(bronze: Iterable[BronzeEvent], refs: ReferenceData) -> Si
     quarantine: list[QuarantineEntry] = []
     reason_counts: Counter[str] = Counter()
     flag_counts: Counter[str] = Counter()
-    broken = compile_rules(catalogue.EVENT_RULES, refs)  # what `events.judge` reads, compiled
+    judge = judge_against(refs)
     for row, occurrence in candidates:
-        found = broken(row.fields)
-        reasons = tuple([rule.id for rule in found if rule.severity is Severity.QUARANTINE])
-        if reasons:
-            for reason in reasons:
-                reason_counts[reason] += 1
+        verdict = judge(row.fields)
+        if verdict.quarantined:
+            reason_counts.update(verdict.quarantine_reasons)
             quarantine.append(
                 QuarantineEntry(
                     quarantine_key=quarantine_key(row.source_file, occurrence, row.raw),
-                    reasons=reasons,
+                    reasons=verdict.quarantine_reasons,
                     raw_record=row.raw,
                     source_file=row.source_file,
                     event_id=row.fields.get("event_id"),
                 )
             )
         else:
-            flags = tuple([rule.id for rule in found if rule.severity is Severity.FLAG])
-            for flag in flags:
-                flag_counts[flag] += 1
-            silver.append(normalise(row.fields, refs, flags, row.source_file))
+            flag_counts.update(verdict.flags)
+            silver.append(normalise(row.fields, refs, verdict.flags, row.source_file))
     silver.sort(key=lambda event: (event.usage_date, event.event_id))
     quarantine.sort(key=lambda entry: entry.quarantine_key)
     return SilverOutput(

@@ -15,7 +15,6 @@ import gc
 import hashlib
 import io
 import math
-import operator
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import ParamSpec, TypeVar
@@ -26,13 +25,12 @@ from finops_core import aggregate, marts, pipeline, tables
 from finops_core.contracts import MASTER_SOURCES, check_header
 from finops_core.events import (
     EVENT_FIELDS,
-    SILVER_EVENT_FIELDS,
     BronzeEvent,
     LandingLine,
     QuarantineEntry,
-    SilverEvent,
     decode_line,
     event_date,
+    silver_row,
     split_lines,
 )
 from finops_core.intake import IntakePlan
@@ -162,7 +160,7 @@ class MemoryEngine:
             for row in read
         ]
         output = pipeline.silver_from_bronze(bronze, refs)
-        store.write_table(tables.SILVER_EVENTS, _silver_rows(output.events))
+        store.write_table(tables.SILVER_EVENTS, [silver_row(event) for event in output.events])
         new = _add_to_quarantine(store, output.quarantine, run)
         for contract in MASTER_SOURCES:
             rows = [
@@ -220,15 +218,6 @@ def _read_by(source: Table) -> tuple[str, ...]:
         for name in aggregate.source_columns(mart)
     }
     return tuple(name for name in source.column_names if name in read)
-
-
-def _silver_rows(events: Iterable[SilverEvent]) -> list[dict[str, object]]:
-    """Silver events as rows of the silver table (`events.silver_row`, one C call per event)."""
-    fields = operator.attrgetter(*SILVER_EVENT_FIELDS)
-    rows = [dict(zip(SILVER_EVENT_FIELDS, fields(event), strict=True)) for event in events]
-    for row in rows:
-        row["quality_flags"] = list(row["quality_flags"])  # type: ignore[call-overload]
-    return rows
 
 
 def _mart_counts(

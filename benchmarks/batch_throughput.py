@@ -158,12 +158,15 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
 
+    from adapters.lake.delta import DeltaLake
+    from adapters.memory.engine import MemoryEngine
     from adapters.spark.engine import SparkEngine
     from adapters.spark.session import SparkSessions
 
     sessions = SparkSessions()
     started = time.perf_counter()
-    engine = SparkEngine(spark=sessions.get())
+    # As the container composes it: the master tables built on the driver.
+    engine = SparkEngine(spark=sessions.get(), masters=MemoryEngine(DeltaLake))
     print(f"SparkSession started in {time.perf_counter() - started:.1f} s", flush=True)
     timings: dict[float, tuple[SparkTiming, float]] = {}
     try:

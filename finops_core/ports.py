@@ -131,6 +131,19 @@ class Engine(Protocol):
         ...
 
 
+class MasterStages(Protocol):
+    """The master tables' bronze and silver on their own (`MemoryEngine` is one): a few
+    thousand rows, which a distributed engine may hand over rather than run a job per table."""
+
+    def bronze_masters(self, lake: LakeLayout, run: RunContext) -> StageResult:
+        """Check every master file's header, then type each into its bronze table."""
+        ...
+
+    def silver_masters(self, lake: LakeLayout) -> None:
+        """Rebuild every silver master table from its bronze table."""
+        ...
+
+
 class SliceReader(Protocol):
     """What the questions read of a serving store (`finops_core.queries`)."""
 

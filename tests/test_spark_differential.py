@@ -216,6 +216,21 @@ def spark_sample_lake(spark_engine: Any, tmp_path_factory: pytest.TempPathFactor
     return lake
 
 
+def test_the_spark_engine_with_the_master_tables_built_on_the_driver_gives_the_same_lake(
+    spark: Any, tmp_path: Path
+) -> None:
+    """As the container composes it: the memory engine's master stages, Spark's events."""
+    from adapters.spark.engine import SparkEngine
+
+    composed = SparkEngine(spark=spark, masters=MemoryEngine(DeltaLake))
+    write_landing(sample_landing(), tmp_path / "landing")
+    results = run_both(tmp_path / "landing", tmp_path / "lakes", composed)
+    assert_same_lakes(results, composed)
+    counts = usecases.merged_counts(results["spark"][1])
+    assert counts["bronze_masters.customers_orgs_rows"] > 0
+    assert counts["silver.silver_rows"] > 0 and counts["bronze_events.malformed"] == 1
+
+
 def _protocols(lake: Path) -> dict[str, tuple[int, int]]:
     """(min reader, min writer) of every Delta table under the lake."""
     from deltalake import DeltaTable

@@ -162,12 +162,7 @@ class MemoryEngine:
         output = pipeline.silver_from_bronze(bronze, refs)
         store.write_table(tables.SILVER_EVENTS, [silver_row(event) for event in output.events])
         new = _add_to_quarantine(store, output.quarantine, run)
-        for contract in MASTER_SOURCES:
-            rows = [
-                silver_master_row(contract.name, row)
-                for row in store.read_table(tables.BRONZE_MASTERS[contract.name])
-            ]
-            store.write_table(tables.SILVER_MASTERS[contract.name], rows)
+        self._silver_masters(store)
         counts: dict[str, float] = {
             "bronze_rows": len(bronze),
             "silver_rows": len(output.events),
@@ -179,6 +174,20 @@ class MemoryEngine:
         counts.update({f"reason.{k}": v for k, v in sorted(output.reason_counts.items())})
         counts.update({f"flag.{k}": v for k, v in sorted(output.flag_counts.items())})
         return StageResult("silver", counts, time.perf_counter() - started)
+
+    @_collector_paused
+    def silver_masters(self, lake: LakeLayout) -> None:
+        """Every silver master table, rebuilt from its bronze table (one commit each)."""
+        self._silver_masters(self._storage(lake))
+
+    @staticmethod
+    def _silver_masters(store: Lake) -> None:
+        for contract in MASTER_SOURCES:
+            rows = [
+                silver_master_row(contract.name, row)
+                for row in store.read_table(tables.BRONZE_MASTERS[contract.name])
+            ]
+            store.write_table(tables.SILVER_MASTERS[contract.name], rows)
 
     # ---- gold --------------------------------------------------------------------------------
 

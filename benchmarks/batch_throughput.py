@@ -158,15 +158,13 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
 
-    from adapters.lake.delta import DeltaLake
-    from adapters.memory.engine import MemoryEngine
-    from adapters.spark.engine import SparkEngine
-    from adapters.spark.session import SparkSessions
+    from entrypoints.containers import build_container
 
-    sessions = SparkSessions()
+    # The Spark engine as `finops batch --engine spark` composes it (its master tables built on
+    # the driver), over one session for every size.
+    container = build_container(engine="spark")
     started = time.perf_counter()
-    # As the container composes it: the master tables built on the driver.
-    engine = SparkEngine(spark=sessions.get(), masters=MemoryEngine(DeltaLake))
+    engine = container.engine()
     print(f"SparkSession started in {time.perf_counter() - started:.1f} s", flush=True)
     timings: dict[float, tuple[SparkTiming, float]] = {}
     try:
@@ -196,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     finally:
-        sessions.close()
+        container.shutdown_resources()
     if len(sizes) >= 2:
         small, large = sorted(timings)[0], sorted(timings)[-1]
         growth = timings[large][0].seconds / timings[small][0].seconds

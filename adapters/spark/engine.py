@@ -7,42 +7,29 @@ tables (schemas), the catalogue (rules compiled by `rules_compiler`), the refere
 `pipeline.reference_data` and the marts (compiled by `transforms.mart_rows`).
 
 The engine is given its SparkSession (by the container, a notebook or a test) and never starts
-or stops one. It may also be given `MasterStages` for the master tables (the container gives the
-memory engine's): seven CSVs of 4,112 rows in all, whose fourteen Delta tables cost the Spark
-engine a job and a commit each, 40% of a batch on the real dataset.
+or stops one. Its master stages are delegated to `MasterStages`: Spark jobs by default
+(`adapters.spark.masters`), the memory engine's when the container composes it.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import functions as F
 
 from adapters.spark import batch
 from adapters.spark.errors import os_errors
+from adapters.spark.masters import SparkMasterStages
 from adapters.spark.session import prepare
 from adapters.spark.storage import read_table
-from finops_core.contracts import (
-    MASTER_SOURCES,
-    LogicalType,
-    SourceContract,
-    check_header,
-)
-from finops_core.errors import DatasetMissing
+from finops_core.contracts import LogicalType
 from finops_core.intake import IntakePlan
 from finops_core.lake import LakeLayout
 from finops_core.ports import MasterStages, PartitionSink, RunContext, StageResult
 from finops_core.tables import Table
-
-_T = TypeVar("_T")
-_R = TypeVar("_R")
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, Row, SparkSession
@@ -54,31 +41,16 @@ class SparkEngine:
     name = "spark"
 
     def __init__(self, spark: SparkSession, masters: MasterStages | None = None) -> None:
-        """`masters` builds the bronze and silver master tables when given; without it, Spark
-        jobs do (the same tables and counts)."""
+        """`masters` builds the bronze and silver master tables; by default Spark jobs do
+        (`SparkMasterStages`: the same tables and counts)."""
         prepare(spark)
         self.spark = spark
-        self.masters = masters
+        self.masters = masters or SparkMasterStages(spark)
 
     # ---- bronze ------------------------------------------------------------------------------
 
     def bronze_masters(self, lake: LakeLayout, run: RunContext) -> StageResult:
-        if self.masters is not None:
-            return self.masters.bronze_masters(lake, run)
-        started = time.perf_counter()
-        short_rows = {
-            contract.name: _check_master_file(lake, contract) for contract in MASTER_SOURCES
-        }
-        counts: dict[str, float] = {}
-        with os_errors():
-            rows = concurrently(
-                lambda contract: batch.write_bronze_master(self.spark, lake, contract, run),
-                MASTER_SOURCES,
-            )
-        for contract, written in zip(MASTER_SOURCES, rows, strict=True):
-            counts[f"{contract.name}_rows"] = written
-            counts[f"{contract.name}_short_rows"] = short_rows[contract.name]
-        return StageResult("bronze_masters", counts, time.perf_counter() - started)
+        return self.masters.bronze_masters(lake, run)
 
     def bronze_events(self, lake: LakeLayout, run: RunContext, plan: IntakePlan) -> StageResult:
         """The plan's landing files into bronze (replacing the rows of `plan.drop`), malformed
@@ -94,13 +66,7 @@ class SparkEngine:
         started = time.perf_counter()
         with os_errors():
             counts = batch.silver_events(self.spark, lake, run)
-            if self.masters is not None:
-                self.masters.silver_masters(lake)
-            else:
-                concurrently(
-                    lambda contract: batch.write_silver_master(self.spark, lake, contract),
-                    MASTER_SOURCES,
-                )
+            self.masters.silver_masters(lake)
         return StageResult("silver", counts, time.perf_counter() - started)
 
     def gold(self, lake: LakeLayout, run: RunContext) -> StageResult:
@@ -163,35 +129,3 @@ class _RowDecoder:
             if micros is not None:
                 values[name] = _EPOCH + dt.timedelta(microseconds=micros)
         return {name: values[name] for name in self.names}
-
-
-# Concurrent Spark jobs for the small independent master tables: each is a few hundred rows,
-# so its time is the driver's (planning, Delta's log and commit), which overlaps well. Measured on
-# the real dataset on 2 cores (loaded, one run each): bronze masters 19.7 s -> 15.1 s, silver
-# (with its 7 master tables) 33.4 s -> 26.8 s.
-MASTER_WORKERS = 4
-
-
-def concurrently(work: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
-    """`work` of each item in threads (one Spark job each), results in the items' order; the
-    first error is raised once every job has ended (no half-started table is left running)."""
-    with ThreadPoolExecutor(max_workers=MASTER_WORKERS, thread_name_prefix="finops-master") as pool:
-        futures = [pool.submit(work, item) for item in items]
-    return [future.result() for future in futures]
-
-
-def _check_master_file(lake: LakeLayout, contract: SourceContract) -> int:
-    """Check the header against the contract (before anything is written); count short rows.
-
-    The header and row shapes are read on the driver with Python's csv module (the files are
-    small), exactly as the memory engine reads them; Spark reads the data itself.
-    """
-    path: Path = lake.landing / contract.file_pattern
-    if not path.is_file():
-        raise DatasetMissing(
-            f"{contract.file_pattern} is missing from {lake.landing}: land the dataset again"
-        )
-    text = path.read_bytes().decode("utf-8", errors="replace")
-    records = list(csv.reader(io.StringIO(text, newline="")))
-    check_header(contract, contract.file_pattern, records[0] if records else [])
-    return sum(1 for fields in records[1:] if len(fields) < len(contract.columns))

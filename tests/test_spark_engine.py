@@ -323,6 +323,41 @@ def test_the_session_computes_in_utc(spark: Any) -> None:
     assert row.day == dt.date(2025, 7, 3)
 
 
+def test_append_new_adds_only_the_keys_the_table_lacks_one_commit_each(
+    spark: Any, tmp_path: Path
+) -> None:
+    """The quarantine's write: keys already there, or repeated in the frame, are added once."""
+    from delta.tables import DeltaTable
+
+    from adapters.spark import schemas, storage
+
+    layout = LakeLayout(tmp_path / "lake")
+    schema = schemas.spark_schema_with_partition(QUARANTINE_EVENTS)
+
+    def entries(*keys: str) -> Any:
+        rows = [
+            (key, ["cost_below_min"], f"raw {key}", "f.jsonl", key, RUN.run_id, RUN.started_at)
+            for key in keys
+        ]
+        assert len(schema.fieldNames()) == 7
+        return spark.createDataFrame(rows, schema)
+
+    assert storage.append_new(entries("k1", "k2", "k2"), layout, QUARANTINE_EVENTS) == 2
+    assert storage.append_new(entries("k2", "k3", "k3"), layout, QUARANTINE_EVENTS) == 1
+    assert storage.append_new(entries("k1", "k3"), layout, QUARANTINE_EVENTS) == 0
+    rows = DeltaLake(layout).read_table(QUARANTINE_EVENTS)
+    assert sorted((row["quarantine_key"], row["raw_record"]) for row in rows) == [
+        ("k1", "raw k1"),
+        ("k2", "raw k2"),
+        ("k3", "raw k3"),
+    ]
+    history = DeltaTable.forPath(spark, str(layout.table(QUARANTINE_EVENTS))).history()
+    assert [row["operation"] for row in history.orderBy("version").collect()][:2] == [
+        "WRITE",
+        "WRITE",
+    ]
+
+
 def test_a_header_mismatch_stops_the_run_naming_file_and_column_and_writes_nothing(
     spark: Any, tmp_path: Path
 ) -> None:

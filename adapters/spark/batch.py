@@ -2,7 +2,7 @@
 
 Every write is one Delta commit (`storage`): masters, silver and gold replace their whole table;
 bronze events replace the rows of the landing files the intake plan names (`replaceWhere`);
-quarantine only ever gains rows whose key it lacks (MERGE).
+quarantine only ever gains rows whose key it lacks (an anti-join and an append).
 
 Counts come from `Observation`s riding on the writes, so a stage runs as few Spark jobs as it can:
 no separate count() passes over the big tables and no cache of them (the driver heap is small).
@@ -104,7 +104,7 @@ def bronze_events(
     spark: SparkSession, lake: LakeLayout, plan: IntakePlan, run: RunContext
 ) -> dict[str, float]:
     """Replace the bronze rows of `plan.drop` by the rows parsed from `plan.ingest` (the whole
-    table when `plan.full`) in one commit; malformed lines go to quarantine (MERGE on its key);
+    table when `plan.full`) in one commit; malformed lines go to quarantine (the keys it lacks);
     then the ledger's rows of `plan.drop` are replaced by one row per ingested file.
 
     The landing is read and parsed once: the bronze write carries an observation that counts
@@ -210,7 +210,7 @@ def append_quarantine(
     spark: SparkSession, lake: LakeLayout, entries: DataFrame, *, per_file: bool = False
 ) -> tuple[int, int, dict[str, int]]:
     """(entries, appended, entries per source file when `per_file`): add the entries whose
-    quarantine_key is not there yet, in one MERGE commit (none when there is nothing to add).
+    quarantine_key is not there yet, in one commit (none when there is no entry).
 
     Entries are few (quarantine is the exception), so they are cached and counted directly.
     """
@@ -230,7 +230,7 @@ def append_quarantine(
             by_file, count = {}, candidates.count()
         if not count:
             return 0, 0, by_file
-        appended = storage.merge_new(spark, candidates.coalesce(1), lake, QUARANTINE_EVENTS)
+        appended = storage.append_new(candidates.coalesce(1), lake, QUARANTINE_EVENTS)
         return count, appended, by_file
     finally:
         candidates.unpersist()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from adapters.spark import schemas
@@ -70,30 +70,33 @@ def overwrite(
     writer.save(str(path))
 
 
-def merge_new(spark: SparkSession, frame: DataFrame, lake: LakeLayout, table: Table) -> int:
-    """Insert the rows whose primary key the table lacks (one MERGE commit; rows of `frame`
-    sharing a key are deduplicated first); returns the rows inserted."""
-    from delta.tables import DeltaTable
+def append_new(frame: DataFrame, lake: LakeLayout, table: Table) -> int:
+    """Append the rows whose primary key the table lacks (rows of `frame` sharing a key are
+    deduplicated first) in one commit, none when no row is new; returns the rows appended.
 
+    An anti-join on the table's key columns and a blind append rather than a MERGE: on the real
+    dataset the 211 quarantined rows took 4-6 s to MERGE (Delta materialises the source and
+    rewrites nothing here, since the merge only inserts). Two writers could both append a key,
+    so the caller holds the lake's lock (every lake-writing command does: `FlockLakeLock`)."""
     key = list(table.primary_key)
     fresh = frame.select(*columns(table)).dropDuplicates(key)
     path = lake.table(table)
+    if is_delta_table(path):
+        existing = read_table(frame.sparkSession, lake, table).select(*key)
+        same_key = [fresh[name].eqNullSafe(existing[name]) for name in key]
+        fresh = fresh.join(existing, same_key, "left_anti")
+    observation = Observation(f"append_new_{table.name}")
+    counted = fresh.observe(observation, F.count(F.lit(1)).alias("rows"))
     if not is_delta_table(path):
-        counted = fresh.persist()
-        try:
-            rows = counted.count()
-            overwrite(counted, lake, table)
-        finally:
-            counted.unpersist()
-        return rows
-    condition = " AND ".join(f"t.`{name}` <=> s.`{name}`" for name in key)
-    result = (
-        DeltaTable.forPath(spark, str(path))
-        .alias("t")
-        .merge(fresh.alias("s"), condition)
-        .whenNotMatchedInsertAll()
-        .execute()
-        .select(F.col("num_inserted_rows"))
-        .first()
-    )
-    return int(result[0]) if result is not None and result[0] is not None else 0
+        overwrite(counted, lake, table)
+    else:
+        append(counted, lake, table)
+    return int(observation.get.get("rows") or 0)
+
+
+def append(frame: DataFrame, lake: LakeLayout, table: Table) -> None:
+    """Commit `frame`'s rows as new rows of the table, partitioned as declared."""
+    writer = frame.select(*columns(table)).write.format(DELTA).mode("append")
+    if table.partition_by is not None:
+        writer = writer.partitionBy(table.partition_by)
+    writer.save(str(lake.table(table)))

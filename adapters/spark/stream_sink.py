@@ -9,8 +9,8 @@ timestamp) is replayed. Every output of a batch is a Delta commit made idempoten
    (`txnAppId` = this checkpoint's application id, `txnVersion` = the batch id): a replay of a
    committed batch is skipped by Delta itself;
 2. dedupe state (event ids kept per batch, a Delta table in the checkpoint): the same way;
-3. quarantine: a MERGE on quarantine_key (adds only keys it lacks) tagged with the batch in its
-   commit's user metadata, so a replay finds it and does not merge again;
+3. quarantine: the entries whose quarantine_key it lacks, appended in one commit tagged with the
+   batch in its user metadata, so a replay finds it and does not append again;
 4. the ledger (`tables.LANDING_FILES`): the batch's files' rows replaced (replaceWhere), with the
    same idempotent-write options;
 5. the batch record (its counts), last.
@@ -55,7 +55,7 @@ STREAM_CHECKPOINT = "bronze_usage_events"
 APP_ID_FILE = "delta_app_id"
 SOURCE_PATH = "source_path"  # the landing file's URI (`_metadata.file_path`), when given
 SEEN_COLUMNS = ("event_id", "ingest_ts", "batch_id", "ingest_date")
-# The commit user metadata that tags a batch's quarantine MERGE.
+# The commit user metadata that tags a batch's quarantine commit.
 _USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
 _CHUNK = 1 << 20
 
@@ -262,7 +262,7 @@ class BronzeBatchWriter:
             metrics = self._write_bronze_and_state(
                 spark, bronze_of(classified), files, batch_id, ingest_ts, stamp, previous_max
             )
-            malformed_by_file, appended = self._merge_quarantine(
+            malformed_by_file, appended = self._append_quarantine(
                 spark, malformed_of(classified).withColumns(stamp), batch_id
             )
         finally:
@@ -497,11 +497,11 @@ class BronzeBatchWriter:
 
     # ---- quarantine and ledger -----------------------------------------------------------------
 
-    def _merge_quarantine(
+    def _append_quarantine(
         self, spark: SparkSession, malformed: DataFrame, batch_id: int
     ) -> tuple[dict[str, int], int]:
-        """(malformed lines per file, entries added): a MERGE on quarantine_key tagged with the
-        batch, so a replay finds the batch's commit (and its count) instead of merging again."""
+        """(malformed lines per file, entries added): the new keys appended in a commit tagged
+        with the batch, so a replay finds that commit (and its count) instead of adding again."""
         candidates = malformed.select(*storage.columns(QUARANTINE_EVENTS)).persist(
             StorageLevel.MEMORY_AND_DISK
         )
@@ -523,8 +523,8 @@ class BronzeBatchWriter:
                 )
             spark.conf.set(_USER_METADATA_CONF, tag)
             try:
-                appended = storage.merge_new(
-                    spark, candidates.coalesce(1), self.paths.layout, QUARANTINE_EVENTS
+                appended = storage.append_new(
+                    candidates.coalesce(1), self.paths.layout, QUARANTINE_EVENTS
                 )
             finally:
                 spark.conf.unset(_USER_METADATA_CONF)

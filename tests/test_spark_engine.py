@@ -578,6 +578,16 @@ def test_the_delta_jars_are_found_in_the_maven_repository_named_by_maven_repo(
     assert conf["spark.databricks.delta.snapshotPartitions"] == "1"
 
 
+def test_a_local_driver_compiles_with_c1_only_and_a_cluster_driver_keeps_tiered_c2() -> None:
+    from adapters.spark import session
+
+    local = session.session_conf(session.SessionSettings())
+    cluster = session.session_conf(session.SessionSettings(master="spark://127.0.0.1:7077"))
+    assert "-XX:TieredStopAtLevel=1" in local["spark.driver.extraJavaOptions"].split()
+    assert "TieredStopAtLevel" not in cluster["spark.driver.extraJavaOptions"]
+    assert "TieredStopAtLevel" not in cluster["spark.executor.extraJavaOptions"]
+
+
 def test_absent_delta_jars_without_maven_stop_the_spark_engine_with_one_sentence(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -172,6 +172,29 @@ def test_landing_lines_split_like_the_core(spark: Any, tmp_path: Path) -> None:
     )  # blank lines count, the final empty piece does not
 
 
+def test_a_landing_of_120_files_is_listed_on_the_driver_without_a_spark_job(
+    spark: Any, tmp_path: Path
+) -> None:
+    """Past 32 paths Spark lists input files in a job of one task per path (1.8 s for the real
+    dataset's 120 files); the session lists that many on the driver."""
+    from adapters.spark.batch import landing_lines
+
+    files = []
+    for index in range(120):
+        path = tmp_path / f"events_part_{index:04d}.jsonl"
+        path.write_text(f'{{"event_id": "e{index}"}}\n')
+        files.append(path)
+    tracker = spark.sparkContext.statusTracker()
+    spark.sparkContext.setJobGroup("listing-120", "list 120 landing files")
+    try:
+        lines = landing_lines(spark, files)
+        assert tracker.getJobIdsForGroup("listing-120") == []
+        assert lines.count() == 120
+        assert len(tracker.getJobIdsForGroup("listing-120")) >= 1  # the group does see jobs
+    finally:
+        spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)
+
+
 def test_compiled_rules_agree_with_the_pure_interpreter(spark: Any) -> None:
     """On Hypothesis-drawn events, ten per example of the profile (2,000 in CI), judged in one
     Spark job: a rule judges each row alone, so one frame of them all tests what a frame per
@@ -305,6 +328,35 @@ def test_the_compiled_marts_give_the_reference_aggregate(spark: Any) -> None:
     unknown = daily["org_1", dt.date(2025, 7, 3), "unknown"]
     assert unknown["requests"] == 0.0 and unknown["cost_per_request_usd"] is None
     assert daily["org_2", dt.date(2025, 7, 4), "compute"]["genai_tokens"] is None
+
+
+def test_driver_rows_become_a_frame_with_their_values_nulls_lists_and_utc_instants(
+    spark: Any,
+) -> None:
+    from adapters.spark import schemas
+    from adapters.spark.driver_rows import frame_of
+
+    schema = schemas.spark_schema_with_partition(QUARANTINE_EVENTS)
+    later = dt.datetime(2025, 9, 1, 23, 30, tzinfo=dt.timezone(dt.timedelta(hours=-3)))
+    rows = [
+        ("k1", ["cost_below_min", "unknown_org"], "raw 1", "a.jsonl", None, "r1", RUN.started_at),
+        ("k2", [], "raw 2 ✓", "b.jsonl", "e2", "r2", later),
+    ]
+    frame = frame_of(spark, rows, schema)
+    got = [row.asDict() for row in frame.orderBy("quarantine_key").collect()]
+    assert frame.schema == schema
+    assert [tuple(row[name] for name in schema.fieldNames())[:6] for row in got] == [
+        row[:6] for row in rows
+    ]
+    micros = frame.orderBy("quarantine_key").selectExpr("unix_micros(ingest_ts)").collect()
+    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+    assert [epoch + dt.timedelta(microseconds=row[0]) for row in micros] == [
+        RUN.started_at,
+        dt.datetime(2025, 9, 2, 2, 30, tzinfo=dt.timezone.utc),
+    ]
+    assert frame_of(spark, [], schema).count() == 0
+    with pytest.raises(ValueError, match="a row of 2 values for 7 columns"):
+        frame_of(spark, [("k", [])], schema)
 
 
 def test_the_session_computes_in_utc(spark: Any) -> None:

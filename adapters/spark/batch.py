@@ -20,9 +20,11 @@ from pathlib import Path
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from adapters.spark import rules_compiler as rc
 from adapters.spark import schemas, storage, transforms
+from adapters.spark.driver_rows import frame_of
 from adapters.spark.events import MALFORMED, RAW, SOURCE_FILE, bronze_of, classify_lines
 from adapters.spark.storage import read_table
 from finops_core import catalogue
@@ -89,10 +91,15 @@ def write_bronze_master(
     return int(_metric(observation, "rows"))
 
 
+_LINES_SCHEMA = T.StructType(
+    [T.StructField(RAW, T.StringType()), T.StructField(SOURCE_FILE, T.StringType())]
+)
+
+
 def landing_lines(spark: SparkSession, files: Sequence[Path]) -> DataFrame:
     """Landing JSONL lines as (raw, source_file): split on "\\n" only, the file's base name."""
     if not files:
-        return spark.createDataFrame([], f"{RAW} string, {SOURCE_FILE} string")
+        return frame_of(spark, [], _LINES_SCHEMA)
     return (
         spark.read.option("lineSep", "\n")
         .text([str(path) for path in files])
@@ -126,11 +133,8 @@ def bronze_events(
     metrics = observation.get
     malformed_lines = [(str(row[SOURCE_FILE]), str(row[RAW])) for row in metrics["malformed"]]
     malformed_per_file = Counter(source_file for source_file, _ in malformed_lines)
-    candidates, appended = 0, 0
-    if malformed_lines:
-        candidates, appended, _ = append_quarantine(
-            spark, lake, malformed_frame(spark, malformed_lines, run)
-        )
+    candidates = len(malformed_lines)
+    appended = append_quarantine(lake, malformed_frame(spark, malformed_lines, run), candidates)
     per_file = {
         landing_file.name: landing_file.lines
         if landing_file.lines is not None
@@ -181,7 +185,7 @@ def malformed_frame(
         )
         for entry in entries
     ]
-    return spark.createDataFrame(rows, schema)
+    return frame_of(spark, rows, schema)
 
 
 def _entry_value(entry: QuarantineEntry, name: str) -> object:
@@ -199,41 +203,23 @@ def write_ledger(
     """Commit ledger rows (`tables.LANDING_FILES`): the rows of `replace_files` are replaced by
     `rows` (every row of `rows` must name one of them); the whole ledger when None."""
     schema = schemas.spark_schema_with_partition(LANDING_FILES)
-    frame = spark.createDataFrame(
-        [tuple(row[name] for name in schema.fieldNames()) for row in rows], schema
+    frame = frame_of(
+        spark, [tuple(row[name] for name in schema.fieldNames()) for row in rows], schema
     )
     replace = None if replace_files is None else storage.sql_in("source_file", replace_files)
     storage.overwrite(frame.coalesce(1), lake, LANDING_FILES, replace_where=replace)
 
 
-def append_quarantine(
-    spark: SparkSession, lake: LakeLayout, entries: DataFrame, *, per_file: bool = False
-) -> tuple[int, int, dict[str, int]]:
-    """(entries, appended, entries per source file when `per_file`): add the entries whose
-    quarantine_key is not there yet, in one commit (none when there is no entry).
+def append_quarantine(lake: LakeLayout, entries: DataFrame, count: int) -> int:
+    """Add the entries whose quarantine_key is not there yet, in one commit; the rows appended.
 
-    Entries are few (quarantine is the exception), so they are cached and counted directly.
-    """
-    candidates = entries.select(*storage.columns(QUARANTINE_EVENTS)).persist(
-        StorageLevel.MEMORY_AND_DISK
-    )
-    try:
-        if per_file:
-            by_file = {
-                str(row["source_file"]): int(row["entries"])
-                for row in candidates.groupBy("source_file")
-                .agg(F.count(F.lit(1)).alias("entries"))
-                .collect()
-            }
-            count = sum(by_file.values())
-        else:
-            by_file, count = {}, candidates.count()
-        if not count:
-            return 0, 0, by_file
-        appended = storage.append_new(candidates.coalesce(1), lake, QUARANTINE_EVENTS)
-        return count, appended, by_file
-    finally:
-        candidates.unpersist()
+    `count` is the number of entries, which each stage already knows (bronze holds its malformed
+    lines, silver's observation counts its quarantined rows): no entry, no commit, and no cache
+    and count of the entries, which would run the whole silver plan once more (3-4 s on the
+    real dataset)."""
+    if not count:
+        return 0
+    return storage.append_new(entries.coalesce(1), lake, QUARANTINE_EVENTS)
 
 
 # ---- silver -------------------------------------------------------------------------------------
@@ -283,9 +269,11 @@ def silver_events(spark: SparkSession, lake: LakeLayout, run: RunContext) -> dic
         )
         # Pass 1: silver (nearly every row) with the stage's counts riding on it.
         storage.overwrite(transforms.silver_rows(observed), lake, SILVER_EVENTS)
-        # Pass 2: the few quarantined candidates.
-        _, appended, _ = append_quarantine(
-            spark, lake, transforms.quarantine_rows(judged).withColumns(_stamp(run))
+        # Pass 2: the few quarantined candidates, as many as pass 1 counted.
+        appended = append_quarantine(
+            lake,
+            transforms.quarantine_rows(judged).withColumns(_stamp(run)),
+            int(totals.get["quarantined"]),
         )
     finally:
         repeated.unpersist()

@@ -42,6 +42,10 @@ MAVEN_TIMEOUT_S = 600.0
 # of the masters, silver and gold stages on an existing lake): silver took 11.4 s with 1,
 # 11.2 s with 2 and 28.6 s with 50 (each small master table's read + overwrite ~0.7 s vs ~2.5 s).
 DELTA_SNAPSHOT_PARTITIONS = "1"
+# Spark lists more than 32 input paths in a Spark job of one task per path (120 landing files:
+# a 1.8 s job of 120 tasks on the real dataset); the driver lists that many files itself in a
+# few milliseconds, so only a landing of more files than this gets the distributed listing.
+LISTING_ON_DRIVER_UP_TO = "4096"
 
 # Settings every stage relies on, applied to owned and borrowed sessions alike: the lake's
 # timestamps are UTC instants, and parquet timestamps must be int64 micros (what pyarrow and
@@ -50,6 +54,7 @@ RUNTIME_CONF: dict[str, str] = {
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
     "spark.databricks.delta.snapshotPartitions": DELTA_SNAPSHOT_PARTITIONS,
+    "spark.sql.sources.parallelPartitionDiscovery.threshold": LISTING_ON_DRIVER_UP_TO,
     # Tables stay at the protocol the `deltalake` package reads and writes (reader 1 / writer 2).
     "spark.databricks.delta.properties.defaults.enableDeletionVectors": "false",
     "spark.databricks.delta.properties.defaults.minReaderVersion": "1",

@@ -15,6 +15,7 @@ from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from adapters.spark import schemas
+from adapters.spark.driver_rows import frame_of
 from finops_core.lake import LakeLayout
 from finops_core.tables import Table
 
@@ -42,7 +43,7 @@ def read_table(spark: SparkSession, lake: LakeLayout, table: Table) -> DataFrame
     schema = schemas.spark_schema_with_partition(table)
     path = lake.table(table)
     if not is_delta_table(path):
-        return spark.createDataFrame([], schema)
+        return frame_of(spark, [], schema)
     return spark.read.format(DELTA).load(str(path)).select(*schema.fieldNames())
 
 

@@ -46,6 +46,7 @@ from pyspark.sql import Column, DataFrame, Observation, SparkSession, Window
 from pyspark.sql import functions as F
 
 from adapters.spark import schemas, storage
+from adapters.spark.driver_rows import frame_of
 from adapters.spark.events import BRONZE_PARTITION, bronze_of, malformed_of
 from finops_core.lake import LakeLayout
 from finops_core.ports import RunContext
@@ -565,7 +566,7 @@ class BronzeBatchWriter:
             }
             rows.append(tuple(row[name] for name in schema.fieldNames()))
         writer = (
-            spark.createDataFrame(rows, schema)
+            frame_of(spark, rows, schema)
             .coalesce(1)
             .write.format(storage.DELTA)
             .mode("overwrite")

@@ -46,6 +46,19 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr)
 
 
+def lake_held(
+    container: Container, *, wait: bool = True
+) -> contextlib.AbstractContextManager[None]:
+    """The lake's lock, as every lake-writing command holds it (the CLI's, the notebook's
+    `run_batch` and `load_serving`): a second writer of the same lake waits for the first,
+    saying so on stderr, or stops at once when `wait` is false."""
+    return container.lake_lock().hold(wait=wait, waiting=_say_waiting)
+
+
+def _say_waiting(message: str) -> None:
+    print(f"finops: {message}", file=sys.stderr, flush=True)
+
+
 def _require_landing(layout: LakeLayout) -> None:
     if not layout.landing.exists():
         raise DatasetMissing(

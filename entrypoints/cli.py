@@ -73,17 +73,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _waiting(message: str) -> None:
-    print(f"finops: {message}", file=sys.stderr, flush=True)
-
-
 def _lake_held(
     container: Container, args: argparse.Namespace
 ) -> contextlib.AbstractContextManager[None]:
     """The lake's lock for a command that writes the lake; nothing for one that only reads."""
     if not getattr(args, "writes_lake", False):
         return contextlib.nullcontext()
-    return container.lake_lock().hold(wait=not args.no_wait, waiting=_waiting)
+    from entrypoints import app
+
+    return app.lake_held(container, wait=not args.no_wait)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

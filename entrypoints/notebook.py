@@ -9,10 +9,8 @@ state).
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -92,7 +90,7 @@ def run_batch(lake: Path, engine: str = "memory") -> RunRecord:
     """Bronze, silver and gold; returns the run record `finops audit` reads."""
     from entrypoints import app
 
-    with running(container(lake, engine=engine)) as built, _lake_held(built):
+    with running(container(lake, engine=engine)) as built, app.lake_held(built):
         return app.batch(built)
 
 
@@ -100,17 +98,9 @@ def load_serving(lake: Path, serving: str = "sqlite", engine: str = "memory") ->
     """Upsert gold into the serving store; returns the rows it holds afterwards."""
     from entrypoints import app
 
-    with running(container(lake, engine=engine, serving=serving)) as built, _lake_held(built):
+    with running(container(lake, engine=engine, serving=serving)) as built, app.lake_held(built):
         record = app.load(built)
     return int(record.counts["serving.serving_rows"])
-
-
-def _lake_held(built: Container) -> contextlib.AbstractContextManager[None]:
-    """The lake's lock, as every lake-writing command holds it: a notebook's batch waits for a
-    `finops batch` on the same lake (and the other way round) instead of racing it."""
-    return built.lake_lock().hold(
-        wait=True, waiting=lambda message: print(f"finops: {message}", file=sys.stderr)
-    )
 
 
 # -- results as DataFrames ---------------------------------------------------------------------

@@ -43,6 +43,22 @@ def _hold(root: Path, release: Path) -> subprocess.Popen[str]:
     return holder
 
 
+def _start(command: list[str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+
+def _assert_waiting(
+    waiter: subprocess.Popen[str], holder: subprocess.Popen[str], unwritten: Path
+) -> None:
+    """`waiter` said on stderr that it waits for `holder`, and half a second later it still
+    waits, `unwritten` not written."""
+    assert waiter.stderr is not None
+    first = waiter.stderr.readline()
+    assert first.startswith("finops: waiting for `") and f"(pid {holder.pid})" in first
+    time.sleep(0.5)
+    assert waiter.poll() is None and not unwritten.exists()
+
+
 def _finops(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*FINOPS, *args], capture_output=True, text=True, timeout=300)
 
@@ -66,18 +82,9 @@ def test_a_second_writer_with_no_wait_stops_and_names_the_first(tmp_path: Path) 
 def test_a_second_writer_waits_for_the_first_then_runs(tmp_path: Path) -> None:
     lake, release = tmp_path / "lake", tmp_path / "release"
     holder = _hold(lake, release)
-    waiter = subprocess.Popen(
-        [*FINOPS, "generate", "--lake", str(lake), "--scale", "0.01"],
-        stderr=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    waiter = _start([*FINOPS, "generate", "--lake", str(lake), "--scale", "0.01"])
     try:
-        assert waiter.stderr is not None
-        first = waiter.stderr.readline()
-        assert first.startswith("finops: waiting for `") and f"(pid {holder.pid})" in first
-        time.sleep(0.5)
-        assert waiter.poll() is None and not (lake / "landing").exists()  # still waiting
+        _assert_waiting(waiter, holder, lake / "landing")
         release.touch()
         holder.wait(timeout=30)
         assert waiter.wait(timeout=120) == 0
@@ -144,3 +151,25 @@ def test_readers_never_wait_for_the_lock(tmp_path: Path, argv: list[str]) -> Non
     finally:
         (tmp_path / "release").touch()
         holder.wait(timeout=30)
+
+
+def test_a_notebook_batch_waits_for_a_writer_of_the_same_lake_then_runs(tmp_path: Path) -> None:
+    lake, release = tmp_path / "lake", tmp_path / "release"
+    assert main(["generate", "--lake", str(lake), "--scale", "0.01"]) == 0
+    holder = _hold(lake, release)
+    script = (
+        "import sys\nfrom pathlib import Path\nfrom entrypoints import notebook\n"
+        "record = notebook.run_batch(Path(sys.argv[1]))\nprint(record.finished, flush=True)\n"
+    )
+    waiter = _start([sys.executable, "-c", script, str(lake)])
+    try:
+        _assert_waiting(waiter, holder, lake / "gold")
+        release.touch()
+        holder.wait(timeout=30)
+        stdout, _ = waiter.communicate(timeout=300)
+        assert waiter.returncode == 0 and stdout.strip() == "True"
+        assert (lake / "gold").is_dir()
+    finally:
+        release.touch()
+        waiter.kill()
+        waiter.wait()

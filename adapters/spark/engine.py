@@ -66,7 +66,7 @@ class SparkEngine:
         started = time.perf_counter()
         with os_errors():
             counts = batch.silver_events(self.spark, lake, run)
-            self.masters.silver_masters(lake)
+        self.masters.silver_masters(lake)  # MasterStages report their own OS errors
         return StageResult("silver", counts, time.perf_counter() - started)
 
     def gold(self, lake: LakeLayout, run: RunContext) -> StageResult:

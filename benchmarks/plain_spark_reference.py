@@ -68,6 +68,13 @@ def gold(spark: SparkSession, landing: Path) -> DataFrame:
         str(landing / "usage_events_stream" / "*.jsonl")
     )
     kept = events.dropDuplicates(["event_id"]).where(F.col("cost_usd_increment") >= MIN_COST_USD)
+    return gold_of(kept)
+
+
+def gold_of(kept: DataFrame) -> DataFrame:
+    """The gold mart of the kept (deduplicated, cost-filtered) events."""
+    from pyspark.sql import functions as F
+
     value_sums = [
         F.coalesce(F.sum(F.when(F.col("metric") == metric, F.col("value"))), F.lit(0.0)).alias(
             metric

@@ -16,7 +16,26 @@ from typing import Any, NamedTuple
 import attrs
 
 from finops_core.contracts import LogicalType
-from finops_core.marts import Count, FlagCounts, Mart, Ratio, Sum
+from finops_core.expressions import Predicate, Value, holds, value_of
+from finops_core.marts import (
+    Count,
+    CountIf,
+    Equals,
+    FlagCounts,
+    Mart,
+    Max,
+    Mean,
+    Min,
+    Ratio,
+    Sum,
+    counted_count,
+    counted_measure,
+    kept_count,
+    reconciled_sums,
+    rows_count,
+    source_sum_count,
+    sum_count,
+)
 from finops_core.tables import Row
 
 GroupKey = tuple[Any, ...]
@@ -56,8 +75,36 @@ def _grow(partials: list[float], values: Iterable[float]) -> tuple[float, ...]:
     return tuple(partials)
 
 
-# One accumulator per accumulating measure, in declaration order:
-# Sum -> ExactSum | int | None (None: no value yet), Count -> int, FlagCounts -> {key: count}.
+@attrs.frozen
+class MeanOf:
+    """The sum and count of a column's non-null values: a mean that merges exactly."""
+
+    total: ExactSum
+    count: int
+
+    def merge(self, other: MeanOf) -> MeanOf:
+        return MeanOf(self.total.merge(other.total), self.count + other.count)
+
+
+@attrs.frozen
+class Least:
+    value: Any
+
+    def merge(self, other: Least) -> Least:
+        return self if self.value <= other.value else other
+
+
+@attrs.frozen
+class Greatest:
+    value: Any
+
+    def merge(self, other: Greatest) -> Greatest:
+        return self if self.value >= other.value else other
+
+
+# One accumulator per accumulating measure, in declaration order (None: no value yet):
+# Sum -> ExactSum | int | None, Count and CountIf -> int, Mean -> MeanOf | None,
+# Min -> Least | None, Max -> Greatest | None, FlagCounts -> {key: count}.
 Accumulator = Any
 
 
@@ -73,12 +120,12 @@ class Partial:
         return Partial(tuple(_merge(a, b) for a, b in zip(self.values, other.values, strict=True)))
 
 
-def _empty(measure: Sum | Count | FlagCounts) -> Accumulator:
-    if isinstance(measure, Sum):
-        return None
-    if isinstance(measure, Count):
+def _empty(measure: Sum | Count | CountIf | Mean | Min | Max | FlagCounts) -> Accumulator:
+    if isinstance(measure, (Count, CountIf)):
         return 0
-    return {}
+    if isinstance(measure, FlagCounts):
+        return {}
+    return None
 
 
 def _merge(a: Accumulator, b: Accumulator) -> Accumulator:
@@ -86,8 +133,8 @@ def _merge(a: Accumulator, b: Accumulator) -> Accumulator:
         return b
     if b is None:
         return a
-    if isinstance(a, ExactSum):
-        return a.merge(b)
+    if isinstance(a, (ExactSum, MeanOf, Least, Greatest)):
+        return a.merge(b)  # type: ignore[arg-type]
     if isinstance(a, dict):
         merged = dict(a)
         for key, count in b.items():
@@ -103,26 +150,31 @@ def group_key(mart: Mart, row: Row) -> GroupKey:
 
 
 def partial_of(mart: Mart, rows: Iterable[Row]) -> Partial:
-    """The partial aggregate of rows of one group (their grain is not checked)."""
-    return Partial(_accumulated(_Plan.of(mart), list(rows), exact=True))
+    """The partial aggregate of source rows of one group (their grain is not checked): the rows
+    the mart keeps, with its derived columns."""
+    plan = _Plan.of(mart)
+    return Partial(_accumulated(plan, list(_prepared(plan, rows)), exact=True))
 
 
 # How a mart's declarations are read per group, resolved once per mart (not per group) by
 # `_Plan.of`: the kind of each step, its source column, its filter.
-_SUM, _COUNT, _FLAGS, _RATIO = "sum", "count", "flags", "ratio"
+_SUM, _COUNT, _COUNT_IF, _MEAN, _MIN, _MAX, _FLAGS, _RATIO = (
+    "sum", "count", "count_if", "mean", "min", "max", "flags", "ratio"
+)  # fmt: skip
 
 
 class _Accumulate(NamedTuple):
-    kind: str  # _SUM, _COUNT or _FLAGS
+    kind: str  # _SUM, _COUNT, _COUNT_IF, _MEAN, _MIN, _MAX or _FLAGS
     source: str
-    where_field: str | None  # a Sum's filter: only rows where this column ...
-    where_value: object  # ... equals this
+    where: Predicate | None  # a Sum's filter or a CountIf's predicate
+    fast_field: str | None  # a Sum filtered by `Equals`: only rows where this column ...
+    fast_value: object  # ... equals this (the common case, without `holds`)
     integer: bool  # an INTEGER Sum (else a float sum)
     keys: frozenset[str]  # the flags a FlagCounts counts
 
 
 class _Finish(NamedTuple):
-    kind: str  # _SUM, _COUNT, _FLAGS or _RATIO
+    kind: str  # an _Accumulate kind or _RATIO
     name: str
     slot: int  # the accumulator's position (-1: a ratio)
     empty: object  # a Sum over no value
@@ -134,6 +186,8 @@ class _Finish(NamedTuple):
 @attrs.frozen
 class _Plan:
     grain: tuple[tuple[str, str | None], ...]  # (source, default) of each grain column
+    where: Predicate | None  # the source rows the mart keeps
+    derive: tuple[tuple[str, Value], ...]  # (name, value) of each derived column, in order
     accumulate: tuple[_Accumulate, ...]
     finish: tuple[_Finish, ...]
     key_columns: tuple[str, ...]
@@ -160,30 +214,43 @@ class _Plan:
             if isinstance(measure, Sum):
                 where = measure.where
                 integer = measure.type is LogicalType.INTEGER
+                fast = where if isinstance(where, Equals) else None
                 accumulate.append(
                     _Accumulate(
                         _SUM,
                         measure.source,
-                        where.field if where else None,
-                        where.value if where else None,
+                        where if fast is None else None,
+                        fast.field if fast else None,
+                        fast.value if fast else None,
                         integer,
                         frozenset(),
                     )
                 )
                 empty = None if measure.empty_is_null else 0 if integer else 0.0
                 finish.append(_Finish(_SUM, measure.name, index, empty, "", "", 1.0))
-            elif isinstance(measure, Count):
-                accumulate.append(_Accumulate(_COUNT, "", None, None, False, frozenset()))
-                finish.append(_Finish(_COUNT, measure.name, index, None, "", "", 1.0))
-            else:
-                accumulate.append(
-                    _Accumulate(_FLAGS, measure.source, None, None, False, frozenset(measure.keys))
+                continue
+            adding: _Accumulate
+            if isinstance(measure, FlagCounts):
+                adding = _Accumulate(
+                    _FLAGS, measure.source, None, None, None, False, frozenset(measure.keys)
                 )
-                finish.append(_Finish(_FLAGS, measure.name, index, None, "", "", 1.0))
+            elif isinstance(measure, Count):
+                adding = _Accumulate(_COUNT, "", None, None, None, False, frozenset())
+            elif isinstance(measure, CountIf):
+                adding = _Accumulate(
+                    _COUNT_IF, "", measure.predicate, None, None, False, frozenset()
+                )
+            else:
+                kind = {Mean: _MEAN, Min: _MIN, Max: _MAX}[type(measure)]
+                adding = _Accumulate(kind, measure.source, None, None, None, False, frozenset())
+            accumulate.append(adding)
+            finish.append(_Finish(adding.kind, measure.name, index, None, "", "", 1.0))
         columns = mart.table.column_names
         built = (*mart.key_columns, *(m.name for m in mart.measures))
         return cls(
             grain=tuple((g.source, g.default) for g in mart.grain),
+            where=mart.where,
+            derive=tuple((d.name, d.value) for d in mart.derive),
             accumulate=tuple(accumulate),
             finish=tuple(finish),
             key_columns=mart.key_columns,
@@ -195,16 +262,20 @@ def _accumulated(plan: _Plan, rows: list[Row], exact: bool) -> tuple[Accumulator
     """Each measure's accumulator over `rows`; a float sum as an `ExactSum` when `exact`, else
     as its total (`math.fsum`: the correctly rounded exact sum, what `ExactSum.total` gives)."""
     values: list[Accumulator] = []
-    for kind, source, where_field, where_value, integer, keys in plan.accumulate:
+    for kind, source, where, fast_field, fast_value, integer, keys in plan.accumulate:
         if kind == _SUM:
-            if where_field is None:
-                found = [v for row in rows if (v := row.get(source)) is not None]
-            else:
+            if fast_field is not None:
                 found = [
                     v
                     for row in rows
-                    if (v := row.get(source)) is not None and row.get(where_field) == where_value
+                    if (v := row.get(source)) is not None and row.get(fast_field) == fast_value
                 ]
+            elif where is not None:
+                found = [
+                    v for row in rows if (v := row.get(source)) is not None and holds(where, row)
+                ]
+            else:
+                found = [v for row in rows if (v := row.get(source)) is not None]
             if not found:
                 values.append(None)
             elif integer:
@@ -215,6 +286,19 @@ def _accumulated(plan: _Plan, rows: list[Row], exact: bool) -> tuple[Accumulator
                 values.append(math.fsum(map(float, found)))  # type: ignore[arg-type]
         elif kind == _COUNT:
             values.append(len(rows))
+        elif kind == _COUNT_IF:
+            assert where is not None
+            values.append(sum(1 for row in rows if holds(where, row)))
+        elif kind in (_MEAN, _MIN, _MAX):
+            present = [v for row in rows if (v := row.get(source)) is not None]
+            if not present:
+                values.append(None)
+            elif kind == _MEAN:
+                values.append(MeanOf(ExactSum.of(*map(float, present)), len(present)))  # type: ignore[arg-type]
+            elif kind == _MIN:
+                values.append(Least(min(present)))  # type: ignore[type-var]
+            else:
+                values.append(Greatest(max(present)))  # type: ignore[type-var]
         else:
             counts: dict[str, int] = {}
             for row in rows:
@@ -225,11 +309,28 @@ def _accumulated(plan: _Plan, rows: list[Row], exact: bool) -> tuple[Accumulator
     return tuple(values)
 
 
+def _prepared(plan: _Plan, rows: Iterable[Row]) -> Iterable[Row]:
+    """The source rows the mart keeps, each with the mart's derived columns."""
+    if plan.where is not None:
+        where = plan.where
+        rows = (row for row in rows if holds(where, row))
+    if not plan.derive:
+        return rows
+    return (_with_derived(plan.derive, row) for row in rows)
+
+
+def _with_derived(derive: tuple[tuple[str, Value], ...], row: Row) -> Row:
+    extended = dict(row)
+    for name, value in derive:
+        extended[name] = value_of(value, extended)
+    return extended
+
+
 def _groups(plan: _Plan, rows: Iterable[Row]) -> dict[GroupKey, list[Row]]:
-    """Source rows grouped by the mart's grain (`group_key`)."""
+    """The rows the mart keeps (`_prepared`) grouped by its grain (`group_key`)."""
     grain = plan.grain
     groups: dict[GroupKey, list[Row]] = {}
-    for row in rows:
+    for row in _prepared(plan, rows):
         key = tuple(
             default if (value := row.get(source)) is None else value for source, default in grain
         )
@@ -284,6 +385,13 @@ def _finished(
                 row[name] = empty
             else:
                 row[name] = value.total if isinstance(value, ExactSum) else value
+        elif kind in (_MEAN, _MIN, _MAX):
+            if value is None:
+                row[name] = None
+            elif isinstance(value, MeanOf):
+                row[name] = value.total.total / value.count
+            else:
+                row[name] = value.value
         elif kind == _FLAGS:
             row[name] = dict(sorted(value.items()))
         else:
@@ -307,12 +415,28 @@ def aggregate(mart: Mart, rows: Iterable[Row]) -> list[dict[str, object]]:
     ]
 
 
+def kept_rows(mart: Mart, rows: Iterable[Row]) -> list[Row]:
+    """The source rows the mart keeps (`where`), each with its derived columns."""
+    return list(_prepared(_Plan.of(mart), rows))
+
+
+def mart_counts(mart: Mart, kept: list[Row], rows: list[dict[str, object]]) -> dict[str, float]:
+    """What the gold stage counts of a mart (`marts.rows_count` and the names beside it), from
+    the kept source rows and the mart's rows."""
+    counts: dict[str, float] = {rows_count(mart): len(rows), kept_count(mart): len(kept)}
+    counted = counted_measure(mart)
+    if counted is not None:
+        counts[counted_count(mart)] = sum(int(row[counted.name]) for row in rows)  # type: ignore[call-overload]
+    for measure in reconciled_sums(mart):
+        counts[sum_count(mart, measure)] = _total(row[measure.name] for row in rows)
+        counts[source_sum_count(mart, measure)] = _total(row.get(measure.source) for row in kept)
+    return counts
+
+
+def _total(values: Iterable[object]) -> float:
+    return math.fsum(float(v) for v in values if v is not None)  # type: ignore[arg-type]
+
+
 def source_columns(mart: Mart) -> tuple[str, ...]:
-    """The columns of the mart's source table its grain and measures read, in table order."""
-    read = {g.source for g in mart.grain}
-    for measure in mart.accumulating:
-        if isinstance(measure, (Sum, FlagCounts)):
-            read.add(measure.source)
-        if isinstance(measure, Sum) and measure.where is not None:
-            read.add(measure.where.field)
-    return tuple(name for name in mart.source.column_names if name in read)
+    """The columns of the mart's source table it reads, in table order (`Mart.source_columns`)."""
+    return mart.source_columns

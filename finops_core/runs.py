@@ -15,6 +15,8 @@ from typing import Any, Union
 
 import attrs
 
+from finops_core import marts
+
 RECORD_VERSION = 1
 
 
@@ -130,6 +132,32 @@ GOLD_KEYS_UNIQUE = CountRef("gold", "gold_keys_unique")
 SERVING_ROWS = CountRef("serving", "serving_rows")
 ROWS_LOADED = CountRef("serving", "rows_upserted")
 
+
+def _mart_checks(mart: marts.Mart) -> tuple[Check, ...]:
+    """A mart against its source: every source row it keeps is counted once, and each of its
+    unfiltered sums is its column's sum over those rows (to the cent)."""
+    gold = "gold"
+    checks: list[Check] = []
+    if marts.counted_measure(mart) is not None:
+        checks.append(
+            Balance(
+                f"{mart.name}: source rows kept = rows counted",
+                CountRef(gold, marts.kept_count(mart)),
+                (CountRef(gold, marts.counted_count(mart)),),
+            )
+        )
+    checks.extend(
+        Balance(
+            f"{mart.name}: {measure.name} = {measure.source} summed over its source rows",
+            CountRef(gold, marts.source_sum_count(mart, measure)),
+            (CountRef(gold, marts.sum_count(mart, measure)),),
+            tolerance=0.005,
+        )
+        for measure in marts.reconciled_sums(mart)
+    )
+    return tuple(checks)
+
+
 RECONCILIATIONS: tuple[Check, ...] = (
     Balance(
         "landing lines = bronze rows + malformed",
@@ -153,6 +181,13 @@ RECONCILIATIONS: tuple[Check, ...] = (
     # A load's own check (its record has no gold stage): the store holds what was loaded and no
     # rows left over from another gold.
     Balance("serving rows = rows loaded", SERVING_ROWS, (ROWS_LOADED,)),
+    *(check for mart in marts.reconciled_marts() for check in _mart_checks(mart)),
+    # One invoice per org and month: the revenue mart has a row for each invoice.
+    Balance(
+        "revenue rows = invoices",
+        CountRef("gold", marts.rows_count(marts.REVENUE)),
+        (CountRef("gold", marts.kept_count(marts.REVENUE)),),
+    ),
 )
 
 

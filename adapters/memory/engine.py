@@ -204,7 +204,11 @@ class MemoryEngine:
                 sources[mart.source] = store.read_table(mart.source, _read_by(mart.source))
             rows = aggregate.aggregate(mart, sources[mart.source])
             store.write_table(mart.table, rows)
-            counts.update(_mart_counts(mart, len(sources[mart.source]), rows))
+            if mart is marts.DAILY_USAGE:
+                counts.update(_daily_counts(len(sources[mart.source]), rows))
+            else:
+                kept = aggregate.kept_rows(mart, sources[mart.source])
+                counts.update(aggregate.mart_counts(mart, kept, rows))
         return StageResult("gold", counts, time.perf_counter() - started)
 
     # ---- reading -----------------------------------------------------------------------------
@@ -229,13 +233,9 @@ def _read_by(source: Table) -> tuple[str, ...]:
     return tuple(name for name in source.column_names if name in read)
 
 
-def _mart_counts(
-    mart: marts.Mart, source_rows: int, rows: list[dict[str, object]]
-) -> dict[str, float]:
-    if mart is not marts.DAILY_USAGE:
-        return {f"{mart.name}_rows": len(rows)}
-    # The names reconciliations and earlier run records use.
-    keys = {mart.table.key_of(row) for row in rows}
+def _daily_counts(source_rows: int, rows: list[dict[str, object]]) -> dict[str, float]:
+    """The daily mart's counts, by the names reconciliations and earlier run records use."""
+    keys = {marts.DAILY_USAGE.table.key_of(row) for row in rows}
     return {
         "silver_rows": source_rows,
         "gold_rows": len(rows),

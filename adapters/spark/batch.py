@@ -38,7 +38,20 @@ from finops_core.events import (
 )
 from finops_core.intake import IntakePlan
 from finops_core.lake import LakeLayout
-from finops_core.marts import DAILY_USAGE, MARTS, Count, Mart, Sum
+from finops_core.marts import (
+    DAILY_USAGE,
+    MARTS,
+    Count,
+    Mart,
+    Sum,
+    counted_count,
+    kept_count,
+    reconciled_marts,
+    reconciled_sums,
+    rows_count,
+    source_sum_count,
+    sum_count,
+)
 from finops_core.ports import RunContext
 from finops_core.tables import (
     BRONZE_EVENTS,
@@ -300,7 +313,8 @@ def write_silver_master(spark: SparkSession, lake: LakeLayout, contract: SourceC
 
 
 def gold(spark: SparkSession, lake: LakeLayout) -> dict[str, float]:
-    """Every declared mart; the daily mart's counts keep their names (runs.GOLD_ROWS, ...)."""
+    """Every declared mart; the daily mart's counts keep their names (runs.GOLD_ROWS, ...), the
+    others are named by `finops_core.marts` (rows_count, kept_count, ...)."""
     counts: dict[str, float] = {}
     for mart in MARTS:
         stats = write_mart(spark, lake, mart)
@@ -313,17 +327,36 @@ def gold(spark: SparkSession, lake: LakeLayout) -> dict[str, float]:
                     "gold_keys_unique": stats["keys_unique"],
                 }
             )
-        else:
-            counts[f"{mart.name}_rows"] = stats["rows"]
+            continue
+        counts[rows_count(mart)] = stats["rows"]
+        counts[kept_count(mart)] = stats["kept"]
+        if "source_rows" in stats:
+            counts[counted_count(mart)] = stats["source_rows"]
+        for measure in reconciled_sums(mart):
+            counts[sum_count(mart, measure)] = stats[f"sum.{measure.name}"]
+            counts[source_sum_count(mart, measure)] = stats[f"source_sum.{measure.name}"]
     return counts
 
 
 def write_mart(spark: SparkSession, lake: LakeLayout, mart: Mart) -> dict[str, float]:
     """Aggregate the mart's (fully rebuilt) source into its table, replacing the whole table in
-    one commit (a day the source lost leaves the mart too); its rows, key uniqueness, source
-    rows (the sum of its Count measure) and the sum of each Sum measure."""
+    one commit (a day the source lost leaves the mart too); its rows, key uniqueness, the sum of
+    its Count measure and of each Sum measure, and (for the marts the audit reconciles) the
+    source rows it kept with the sum of each unfiltered Sum's column over them."""
     source = read_table(spark, lake, mart.source)
-    rows = transforms.mart_rows(mart, source).persist(StorageLevel.MEMORY_AND_DISK)
+    kept = transforms.kept_rows(mart, source)
+    reconciled = mart in reconciled_marts()
+    kept_stats: dict[str, float] = {}
+    if reconciled:  # counted on the kept rows themselves, not on the mart computed from them
+        kept = kept.persist(StorageLevel.MEMORY_AND_DISK)
+        seen = kept.agg(
+            F.count(F.lit(1)).alias("kept"),
+            *(F.sum(m.source).alias(f"source_sum.{m.name}") for m in reconciled_sums(mart)),
+        ).first()
+        assert seen is not None
+        kept_stats = {name: float(seen[name] or 0) for name in seen.asDict()}
+        kept_stats["kept"] = int(seen["kept"])
+    rows = transforms.grouped_rows(mart, kept).persist(StorageLevel.MEMORY_AND_DISK)
     counted = next((m.name for m in mart.measures if isinstance(m, Count)), None)
     sums = [m.name for m in mart.accumulating if isinstance(m, Sum)]
     try:
@@ -341,9 +374,12 @@ def write_mart(spark: SparkSession, lake: LakeLayout, mart: Mart) -> dict[str, f
         storage.overwrite(writer, lake, table)
     finally:
         rows.unpersist()
+        if reconciled:
+            kept.unpersist()
     counts: dict[str, float] = {
         "rows": int(stats["rows"]),
         "keys_unique": int(stats["keys"] == stats["rows"]),
+        **kept_stats,
     }
     if counted:
         counts["source_rows"] = int(stats["source_rows"] or 0)

@@ -11,10 +11,11 @@ from pyspark.sql import types as T
 from adapters.spark import rules_compiler as rc
 from adapters.spark import schemas
 from adapters.spark.events import RAW, SOURCE_FILE, quarantine_key
+from adapters.spark.expressions import column_of, condition_of
 from finops_core import catalogue
 from finops_core.contracts import LogicalType, SourceContract, source
 from finops_core.events import EVENT_FIELDS
-from finops_core.marts import Count, FlagCounts, Mart, Ratio, Sum
+from finops_core.marts import Count, CountIf, FlagCounts, Mart, Max, Mean, Min, Ratio, Sum
 from finops_core.masters import SILVER_DROPS
 from finops_core.rules import (
     DateBeforeReference,
@@ -246,7 +247,7 @@ def _sum(measure: Sum) -> Column:
     """The sum of the source column over the group's rows that pass `where` (no value: null)."""
     value = F.col(measure.source).cast(schemas.spark_type(measure.type))
     if measure.where is not None:
-        value = F.when(F.col(measure.where.field) == F.lit(measure.where.value), value)
+        value = F.when(condition_of(measure.where), value)
     return F.sum(value)
 
 
@@ -255,13 +256,21 @@ def _flag_column(measure: FlagCounts, index: int) -> str:
 
 
 def _accumulated(mart: Mart) -> list[Column]:
-    """One aggregate per Sum and Count, one count per FlagCounts key (internal names)."""
+    """One aggregate per measure, one count per FlagCounts key (internal names)."""
     columns: list[Column] = []
     for measure in mart.accumulating:
         if isinstance(measure, Sum):
             columns.append(_sum(measure).alias(measure.name))
         elif isinstance(measure, Count):
             columns.append(F.count(F.lit(1)).alias(measure.name))
+        elif isinstance(measure, CountIf):
+            columns.append(F.count_if(condition_of(measure.predicate)).alias(measure.name))
+        elif isinstance(measure, Mean):
+            columns.append(F.avg(F.col(measure.source).cast("double")).alias(measure.name))
+        elif isinstance(measure, Min):
+            columns.append(F.min(measure.source).alias(measure.name))
+        elif isinstance(measure, Max):
+            columns.append(F.max(measure.source).alias(measure.name))
         else:
             columns.extend(
                 F.count_if(F.array_contains(measure.source, key)).alias(
@@ -275,16 +284,18 @@ def _accumulated(mart: Mart) -> list[Column]:
 def _can_be_empty(mart: Mart, measure: Sum) -> bool:
     """Whether a group's sum can have no value: a filter, or a source column that may be null.
     (A required column, unfiltered, has a value in every row of a non-empty group.)"""
-    return measure.where is not None or mart.source.column(measure.source).nullable
+    if measure.where is not None or measure.source in {d.name for d in mart.derive}:
+        return True
+    return mart.source.column(measure.source).nullable
 
 
-def _finished(mart: Mart, measure: Sum | Count | FlagCounts) -> Column:
+def _finished(mart: Mart, measure: Sum | Count | CountIf | Mean | Min | Max | FlagCounts) -> Column:
     """aggregate.finish of one accumulated measure, over the grouped frame."""
     if isinstance(measure, Sum):
         if measure.empty_is_null or not _can_be_empty(mart, measure):
             return F.col(measure.name)
         return F.coalesce(F.col(measure.name), _zero(measure))
-    if isinstance(measure, Count):
+    if not isinstance(measure, FlagCounts):
         return F.col(measure.name)
     entries = F.array(
         *(
@@ -304,10 +315,25 @@ def _ratio(measure: Ratio) -> Column:
     return F.when(denominator != 0, quotient)
 
 
+def kept_rows(mart: Mart, source: DataFrame) -> DataFrame:
+    """The source rows the mart keeps (`where`), with its derived columns."""
+    if mart.where is not None:
+        source = source.where(condition_of(mart.where))
+    for derived in mart.derive:  # in declaration order: one may read an earlier one
+        value = column_of(derived.value).cast(schemas.spark_type(derived.type))
+        source = source.withColumn(derived.name, value)
+    return source
+
+
 def mart_rows(mart: Mart, source: DataFrame) -> DataFrame:
-    """The mart compiled: source rows grouped by the grain (a default where a grain value is
-    null), every measure as `aggregate` finishes it, the table's data columns in order cast to
-    their declared types, then the partition column (if any)."""
+    """The mart compiled: `grouped_rows` of `kept_rows`."""
+    return grouped_rows(mart, kept_rows(mart, source))
+
+
+def grouped_rows(mart: Mart, source: DataFrame) -> DataFrame:
+    """The kept rows grouped by the grain (a default where a grain value is null), every
+    measure as `aggregate` finishes it, the table's data columns in order cast to their declared
+    types, then the partition column (if any)."""
     grain = [
         (
             F.coalesce(F.col(g.source), F.lit(g.default))

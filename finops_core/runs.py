@@ -15,7 +15,7 @@ from typing import Any, Union
 
 import attrs
 
-from finops_core import marts
+from finops_core import anomaly, marts
 
 RECORD_VERSION = 1
 
@@ -182,6 +182,11 @@ RECONCILIATIONS: tuple[Check, ...] = (
     # rows left over from another gold.
     Balance("serving rows = rows loaded", SERVING_ROWS, (ROWS_LOADED,)),
     *(check for mart in marts.reconciled_marts() for check in _mart_checks(mart)),
+    Balance(
+        "cost anomaly rows = gold rows",
+        CountRef("gold", anomaly.rows_count(anomaly.COST_ANOMALIES)),
+        (GOLD_ROWS,),
+    ),
     # One invoice per org and month: the revenue mart has a row for each invoice.
     Balance(
         "revenue rows = invoices",

@@ -101,11 +101,13 @@ def test_the_audit_of_a_fresh_batch_passes_and_shows_its_counts(
         "tickets_by_org_date: source rows kept = rows counted",
         "revenue_by_org_month: net_revenue_usd = net_revenue_usd summed over its source rows",
         "genai_tokens_by_org_date: total_tokens = genai_tokens summed over its source rows",
+        "cost anomaly rows = gold rows",
     ):
         (line,) = [line for line in lines if line.startswith(check)]
         assert "  PASS  " in line
-    # 4 checks of the events' path, 9 of the other marts' sums and counts, revenue rows.
-    assert "all 14 reconciliations passed" in out
+    # 4 checks of the events' path, 9 of the other marts' sums and counts, revenue rows, and
+    # one scored anomaly row per gold row.
+    assert "all 15 reconciliations passed" in out
 
 
 def test_the_json_audit_carries_the_same_numbers(
@@ -134,7 +136,7 @@ def test_a_loaded_sqlite_store_adds_the_serving_check(
     out = capsys.readouterr().out
     (line,) = [line for line in out.splitlines() if line.startswith("serving rows = gold rows")]
     assert "PASS" in line and "counted in the SQLite store now" in line
-    assert "all 15 reconciliations passed" in out  # the batch's 14 and the serving check
+    assert "all 16 reconciliations passed" in out  # the batch's 15 and the serving check
 
     assert main(["audit", "--lake", str(lake)]) == 0  # the latest run: the load
     out = capsys.readouterr().out
@@ -230,7 +232,7 @@ def test_a_record_written_before_records_were_typed_is_still_audited(
     assert main(["audit", "--lake", str(copy), "--run", "old", "--json"]) == 0
     audit = json.loads(capsys.readouterr().out)
     assert audit["passed"] is True and audit["run_id"] == record["run_id"]
-    assert len(audit["reconciliations"]) == len(record["reconciliations"]) == 14
+    assert len(audit["reconciliations"]) == len(record["reconciliations"]) == 15
 
 
 # -- the whole lake: unfinished runs, the landing file by file -----------------------------------

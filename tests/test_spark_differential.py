@@ -30,6 +30,7 @@ from adapters.landing.manifest import landing_events
 from adapters.memory.engine import MemoryEngine
 from entrypoints.cli import main
 from finops_core import usecases
+from finops_core.anomaly import COST_ANOMALIES
 from finops_core.lake import LakeLayout
 from finops_core.marts import DAILY_USAGE, MARTS, REVENUE, TICKETS, rows_count
 from finops_core.tables import (
@@ -54,6 +55,7 @@ COMPARED: tuple[Table, ...] = (
     SILVER_EVENTS,
     QUARANTINE_EVENTS,
     *(mart.table for mart in MARTS),
+    COST_ANOMALIES.table,
     *(table for name in BRONZE_MASTERS for table in (BRONZE_MASTERS[name], SILVER_MASTERS[name])),
 )
 
@@ -344,6 +346,7 @@ def test_the_real_dataset_gives_the_same_lake_in_both_engines(
     # The figures of the other marts on the real data.
     assert counts[f"gold.{rows_count(REVENUE)}"] == 240
     assert counts[f"gold.{rows_count(TICKETS)}"] == 984
+    assert counts[f"gold.{COST_ANOMALIES.name}_rows"] == 11_050  # one scored row per gold row
     tickets = table(real_lakes["spark"][0], TICKETS.table)
     assert sum(row["tickets"] for row in tickets) == 1_000
     assert sum(row["sla_breached"] for row in tickets) == 95

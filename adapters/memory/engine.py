@@ -21,7 +21,7 @@ from typing import ParamSpec, TypeVar
 
 import attrs
 
-from finops_core import aggregate, marts, pipeline, tables
+from finops_core import aggregate, anomaly, marts, pipeline, tables
 from finops_core.contracts import MASTER_SOURCES, check_header
 from finops_core.events import (
     EVENT_FIELDS,
@@ -206,6 +206,9 @@ class MemoryEngine:
             store.write_table(mart.table, rows)
             if mart is marts.DAILY_USAGE:
                 counts.update(_daily_counts(len(sources[mart.source]), rows))
+                scored = anomaly.anomaly_rows(anomaly.COST_ANOMALIES, rows)
+                store.write_table(anomaly.COST_ANOMALIES.table, scored)
+                counts.update(anomaly.anomaly_counts(anomaly.COST_ANOMALIES, scored))
             else:
                 kept = aggregate.kept_rows(mart, sources[mart.source])
                 counts.update(aggregate.mart_counts(mart, kept, rows))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from pyspark import StorageLevel
@@ -22,12 +23,15 @@ from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from adapters.spark import anomaly as spark_anomaly
 from adapters.spark import rules_compiler as rc
 from adapters.spark import schemas, storage, transforms
 from adapters.spark.driver_rows import frame_of
 from adapters.spark.events import MALFORMED, RAW, SOURCE_FILE, bronze_of, classify_lines
 from adapters.spark.storage import read_table
 from finops_core import catalogue
+from finops_core.anomaly import COST_ANOMALIES, anomalies_count
+from finops_core.anomaly import rows_count as anomaly_rows_count
 from finops_core.contracts import MASTER_SOURCES, SourceContract
 from finops_core.events import (
     LandingLine,
@@ -313,11 +317,17 @@ def write_silver_master(spark: SparkSession, lake: LakeLayout, contract: SourceC
 
 
 def gold(spark: SparkSession, lake: LakeLayout) -> dict[str, float]:
-    """Every declared mart; the daily mart's counts keep their names (runs.GOLD_ROWS, ...), the
-    others are named by `finops_core.marts` (rows_count, kept_count, ...)."""
+    """Every declared mart, and the cost anomalies scored from the daily mart's rows; the daily
+    mart's counts keep their names (runs.GOLD_ROWS, ...), the others are named by the core
+    (`marts.rows_count`, `anomaly.rows_count`, ...).
+
+    The marts are independent, so each is written from a thread of its own: their small jobs,
+    Delta log reads and commits overlap instead of queueing one after the other."""
     counts: dict[str, float] = {}
-    for mart in MARTS:
-        stats = write_mart(spark, lake, mart)
+    with ThreadPoolExecutor(max_workers=len(MARTS), thread_name_prefix="gold") as pool:
+        futures = [pool.submit(write_mart, spark, lake, mart) for mart in MARTS]
+        results = [future.result() for future in futures]
+    for mart, stats in zip(MARTS, results, strict=True):
         if mart is DAILY_USAGE:
             counts.update(
                 {
@@ -325,6 +335,7 @@ def gold(spark: SparkSession, lake: LakeLayout) -> dict[str, float]:
                     "gold_rows": stats["rows"],
                     "gold_cost_usd": stats["sum.daily_cost_usd"],
                     "gold_keys_unique": stats["keys_unique"],
+                    **{k: v for k, v in stats.items() if k.startswith(COST_ANOMALIES.name)},
                 }
             )
             continue
@@ -336,6 +347,26 @@ def gold(spark: SparkSession, lake: LakeLayout) -> dict[str, float]:
             counts[sum_count(mart, measure)] = stats[f"sum.{measure.name}"]
             counts[source_sum_count(mart, measure)] = stats[f"source_sum.{measure.name}"]
     return counts
+
+
+def write_anomalies(lake: LakeLayout, daily: DataFrame) -> dict[str, float]:
+    """The cost-anomaly mart scored from the daily mart's rows, replacing its table in one
+    commit; its rows and anomalies (anomaly.anomaly_counts)."""
+    scored = spark_anomaly.anomaly_frame(COST_ANOMALIES, daily)
+    scored = scored.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        seen = scored.agg(
+            F.count(F.lit(1)).alias("rows"), F.count_if(F.col("is_anomaly")).alias("anomalies")
+        ).first()
+        assert seen is not None
+        table = COST_ANOMALIES.table
+        storage.overwrite(scored.repartition(schemas.partition_column(table)), lake, table)
+    finally:
+        scored.unpersist()
+    return {
+        anomaly_rows_count(COST_ANOMALIES): int(seen["rows"]),
+        anomalies_count(COST_ANOMALIES): int(seen["anomalies"]),
+    }
 
 
 def write_mart(spark: SparkSession, lake: LakeLayout, mart: Mart) -> dict[str, float]:
@@ -372,6 +403,7 @@ def write_mart(spark: SparkSession, lake: LakeLayout, mart: Mart) -> dict[str, f
         if table.partition_by is not None:
             writer = rows.repartition(table.partition_by)
         storage.overwrite(writer, lake, table)
+        scored = write_anomalies(lake, rows) if mart is COST_ANOMALIES.source else {}
     finally:
         rows.unpersist()
         if reconciled:
@@ -380,6 +412,7 @@ def write_mart(spark: SparkSession, lake: LakeLayout, mart: Mart) -> dict[str, f
         "rows": int(stats["rows"]),
         "keys_unique": int(stats["keys"] == stats["rows"]),
         **kept_stats,
+        **scored,
     }
     if counted:
         counts["source_rows"] = int(stats["source_rows"] or 0)

@@ -20,6 +20,7 @@ from entrypoints.containers import Container, build_container, running
 from entrypoints.output import json_rows
 from finops_core import queries
 from finops_core.errors import DatasetMissing
+from finops_core.gold import GOLD_TABLES
 from finops_core.lake import LakeLayout
 from finops_core.marts import DAILY_USAGE
 from finops_core.runs import RunRecord
@@ -124,6 +125,22 @@ def gold_frame(lake: Path) -> pd.DataFrame:
     frame = pd.DataFrame.from_records(json_rows(rows, DAILY_USAGE.table.column_names))
     frame["usage_date"] = pd.to_datetime(frame["usage_date"])
     return frame
+
+
+def mart_frames(lake: Path) -> dict[str, pd.DataFrame]:
+    """Every gold table (`finops_core.gold.GOLD_TABLES`) as a DataFrame sorted by its key, by
+    table name; a table the lake does not have yet is an empty frame with its columns."""
+    import pandas as pd
+
+    frames: dict[str, pd.DataFrame] = {}
+    for table in GOLD_TABLES:
+        rows = _rows(lake, table) if LakeLayout(lake).table(table).exists() else []
+        frame = pd.DataFrame.from_records(
+            json_rows(sorted(rows, key=table.key_of), table.column_names),  # type: ignore[arg-type]
+            columns=list(table.column_names),
+        )
+        frames[table.name] = frame
+    return frames
 
 
 def quarantine_summary(lake: Path) -> pd.DataFrame:

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from finops_core.gold import GOLD_TABLES
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = PROJECT_ROOT / "notebooks" / "cloud_provider_analytics.ipynb"
 
@@ -77,6 +79,16 @@ def test_the_notebook_builds_gold_in_the_lake_it_was_given(executed: Any) -> Non
     assert int(line.removeprefix("gold rows: ")) > 0
     assert (workdir / "lake" / "gold" / "org_daily_usage_by_service").is_dir()
     assert (workdir / "lake" / "serving" / "finops.sqlite").is_file()
+    # Every gold table is shown, each with rows (the synthetic landing has invoices, tickets,
+    # GenAI events and one scored row per gold row).
+    shown = {
+        line.split()[1].rstrip(":"): int(line.split()[2])
+        for line in text.splitlines()
+        if line.startswith("mart ")
+    }
+    assert set(shown) == {table.name for table in GOLD_TABLES}
+    assert all(rows > 0 for rows in shown.values()), shown
+    assert shown["cost_anomaly_mart"] == int(line.removeprefix("gold rows: "))
 
 
 def test_the_notebook_answers_the_questions_and_the_audit_passes(executed: Any) -> None:

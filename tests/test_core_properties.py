@@ -19,6 +19,7 @@ from adapters.memory.engine import MemoryEngine
 from adapters.memory.lake import InMemoryLake
 from finops_core import aggregate, events, marts, pipeline, tables
 from finops_core.events import LandingLine, decode_line, split_lines
+from finops_core.gold import GOLD_TABLES
 from finops_core.intake import plan_intake
 from finops_core.lake import LakeLayout
 from finops_core.ports import Lake, RunContext
@@ -246,7 +247,7 @@ def test_a_rerun_after_files_are_removed_changed_or_added_equals_a_run_on_the_ne
     lake.landing = dict(changed)
     run_memory(changed, lake)
     fresh = run_memory(changed)
-    for table in (*tables.LAKE_TABLES, *(mart.table for mart in marts.MARTS)):
+    for table in (*tables.LAKE_TABLES, *GOLD_TABLES):
         if table is tables.QUARANTINE_EVENTS:  # append-only: it keeps the removed file's lines
             assert {r["quarantine_key"] for r in fresh.read_table(table)} <= {
                 r["quarantine_key"] for r in lake.read_table(table)
@@ -264,7 +265,7 @@ def test_the_engine_builds_the_same_tables_over_the_delta_lake_as_in_memory(land
         strategies.write_landing(landing, layout.landing)
         on_disk = DeltaLake(layout)
         run_stages(MemoryEngine(DeltaLake), on_disk, layout, landing)
-        for table in (*tables.LAKE_TABLES, *(mart.table for mart in marts.MARTS)):
+        for table in (*tables.LAKE_TABLES, *GOLD_TABLES):
             assert on_disk.has_table(table) == in_memory.has_table(table), table.id
             assert canonical(on_disk.read_table(table)) == canonical(in_memory.read_table(table)), (
                 table.id

@@ -31,6 +31,7 @@ from adapters.memory.engine import MemoryEngine
 from entrypoints.cli import main
 from finops_core import usecases
 from finops_core.anomaly import COST_ANOMALIES
+from finops_core.gold import GOLD_TABLES
 from finops_core.lake import LakeLayout
 from finops_core.marts import DAILY_USAGE, MARTS, REVENUE, TICKETS, rows_count
 from finops_core.tables import (
@@ -54,8 +55,7 @@ COMPARED: tuple[Table, ...] = (
     LANDING_FILES,
     SILVER_EVENTS,
     QUARANTINE_EVENTS,
-    *(mart.table for mart in MARTS),
-    COST_ANOMALIES.table,
+    *GOLD_TABLES,
     *(table for name in BRONZE_MASTERS for table in (BRONZE_MASTERS[name], SILVER_MASTERS[name])),
 )
 

@@ -293,7 +293,7 @@ def cost_rows(ranked: Sequence[object]) -> list[dict[str, object]]:
 
 
 def _show_answers(container: Container) -> None:
-    """Q1 and Q2 for the costliest org, from the serving store just loaded."""
+    """One answer of each question for the costliest org, from the serving store just loaded."""
     layout = container.layout()
     org, latest = costliest_org(container.engine().read_rows(layout, DAILY_USAGE.table))
     if org is None or latest is None:
@@ -305,6 +305,12 @@ def _show_answers(container: Container) -> None:
     ranked = queries.top_services(store, org, days=14, as_of=latest, limit=5)
     print(f"\nQ2: top services by cost for {org}, 14 days to {latest}")
     print(render_rows(cost_rows(ranked), COST_COLUMNS))
+    print(f"\nQ3: tickets of {org} per day, 30 days to the latest ticket date")
+    print(render_rows(queries.tickets(store, org), queries.TICKETS_COLUMNS))
+    print(f"\nQ4: monthly revenue of {org} in USD")
+    print(render_rows(queries.revenue(store, org), queries.REVENUE_COLUMNS))
+    print(f"\nQ5: GenAI tokens and cost of {org} per day, {first} .. {latest}")
+    print(render_rows(queries.genai(store, org, first, latest), queries.GENAI_COLUMNS))
 
 
 def render_checks(checks: Sequence[Reconciliation]) -> str:
@@ -315,8 +321,8 @@ def render_checks(checks: Sequence[Reconciliation]) -> str:
 
 
 def demo(container: Container, zip_path: Path | None = None) -> RunRecord:
-    """Landing, the speed layer once (Spark), batch, the serving store, Q1/Q2 for one org, and
-    the audit; the run record, written."""
+    """Landing, the speed layer once (Spark), batch, the serving store, one answer of each
+    question for one org, and the audit; the run record, written."""
     from adapters.landing.manifest import landing_events
 
     started = time.perf_counter()

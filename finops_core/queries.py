@@ -2,23 +2,50 @@
 
 Every store answers through these functions: a store only reads a slice of one partition
 (`ServingStore.read_slice`), the values of an index, or a row count; windows, as-of defaults,
-filters, exact sums and ranking happen here, so every store gives the same answers. `RowsReader`
-is the reference slice reader over plain rows (the in-memory store and the tests use it).
+filters, exact sums, per-day totals and ranking happen here, so every store gives the same
+answers. `RowsReader` is the reference slice reader over plain rows (the in-memory store and the
+tests use it).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from typing import cast
 
 from finops_core.ports import ServiceCost, SliceReader
-from finops_core.serving import DAILY_USAGE_BY_ORG, ServingTable
+from finops_core.serving import (
+    DAILY_USAGE_BY_ORG,
+    GENAI_TOKENS_BY_ORG,
+    REVENUE_BY_ORG,
+    TICKETS_BY_ORG,
+    ServingTable,
+)
 from finops_core.tables import Row
 
 DEFAULT_DAYS = 14
 DEFAULT_LIMIT = 5
 DAILY = DAILY_USAGE_BY_ORG
+
+TICKET_DAYS = 30  # Q3's window
+CRITICAL = "critical"  # the severity Q3 counts on its own
+# The columns of the rows Q3, Q4 and Q5 answer: the mart's column names (Q3's critical_tickets
+# is its own), which the CLI shows and uses as --json keys.
+TICKETS_COLUMNS = ("ticket_date", "critical_tickets", "tickets", "sla_breached", "sla_breach_rate")
+REVENUE_COLUMNS = (
+    "org_id",
+    "month",
+    "currency",
+    "fx_applied",
+    "subtotal_usd",
+    "credits_usd",
+    "taxes_usd",
+    "net_revenue_usd",
+)
+GENAI_COLUMNS = ("usage_date", "total_tokens", "genai_cost_usd", "cost_per_1k_tokens_usd")
+# What Q3 reads of each row of the tickets slice.
+_TICKET_READS = ("ticket_date", "severity", "tickets", "sla_breached")
 
 
 # ---- the questions -----------------------------------------------------------------------------
@@ -95,6 +122,82 @@ def row_count(store: SliceReader) -> int:
     return store.count(DAILY)
 
 
+def _total(rows: Iterable[Row], column: str) -> int:
+    """The exact total of an integer column."""
+    return sum(cast(int, row[column]) for row in rows)
+
+
+def ticket_day(day: dt.date, rows: Sequence[Row]) -> dict[str, object]:
+    """One day of Q3 from that day's rows (one per severity): the critical tickets, every
+    ticket, the SLA breaches and their rate over every severity (null without tickets)."""
+    tickets_of_day = _total(rows, "tickets")
+    breached = _total(rows, "sla_breached")
+    return {
+        "ticket_date": day,
+        "critical_tickets": _total((r for r in rows if r["severity"] == CRITICAL), "tickets"),
+        "tickets": tickets_of_day,
+        "sla_breached": breached,
+        "sla_breach_rate": breached / tickets_of_day if tickets_of_day else None,
+    }
+
+
+def latest_ticket_date(store: SliceReader) -> dt.date | None:
+    """The latest ticket date loaded, of any org (Q3's default as-of)."""
+    found = store.index_values(TICKETS_BY_ORG, "ticket_date", limit=1)
+    return cast(dt.date, found[0]) if found else None
+
+
+def tickets(
+    store: SliceReader,
+    org_id: str,
+    as_of: dt.date | None = None,
+    days: int = TICKET_DAYS,
+) -> list[dict[str, object]]:
+    """Q3: the org's tickets per day over as_of-days+1 .. as_of (inclusive; as_of defaults to
+    the latest ticket date loaded, of any org), by day; days without tickets are omitted."""
+    if as_of is None:
+        as_of = latest_ticket_date(store)
+        if as_of is None:
+            return []
+    start, end = window(as_of, days)
+    by_day: dict[dt.date, list[Row]] = {}
+    for row in store.read_slice(TICKETS_BY_ORG, (org_id,), (start,), (end,), columns=_TICKET_READS):
+        by_day.setdefault(cast(dt.date, row["ticket_date"]), []).append(row)
+    return [ticket_day(day, rows) for day, rows in sorted(by_day.items())]
+
+
+def revenue(store: SliceReader, org_id: str | None = None) -> list[dict[str, object]]:
+    """Q4: the org's monthly revenue rows by month, or (without an org) every org's, by org then
+    month: one partition per org, the orgs read from the table's index."""
+    orgs = [org_id] if org_id is not None else store.index_values(REVENUE_BY_ORG, "org_id")
+    rows = [
+        row
+        for org in orgs
+        for row in store.read_slice(REVENUE_BY_ORG, (org,), columns=REVENUE_COLUMNS)
+    ]
+    return sorted(rows, key=lambda row: (str(row["org_id"]), cast(dt.date, row["month"])))
+
+
+def genai(
+    store: SliceReader,
+    org_id: str,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+) -> list[dict[str, object]]:
+    """Q5: the org's GenAI tokens, their cost and the cost per 1k tokens per day, with
+    start <= usage_date <= end (either bound open when not given), by day."""
+    if start is not None and end is not None and start > end:
+        return []
+    rows = store.read_slice(
+        GENAI_TOKENS_BY_ORG,
+        (org_id,),
+        () if start is None else (start,),
+        () if end is None else (end,),
+        columns=GENAI_COLUMNS,
+    )
+    return sorted(rows, key=lambda row: cast(dt.date, row["usage_date"]))
+
+
 # ---- the reference slice reader ----------------------------------------------------------------
 
 
@@ -139,10 +242,19 @@ def index_of(
 
 
 class RowsReader:
-    """The questions' reference store: the rows of one serving table, in a list."""
+    """The questions' reference store: the rows of a serving table (`table`, and each of
+    `tables`), in lists."""
 
-    def __init__(self, rows: Iterable[Row] = (), table: ServingTable = DAILY) -> None:
+    def __init__(
+        self,
+        rows: Iterable[Row] = (),
+        table: ServingTable = DAILY,
+        *,
+        tables: Mapping[ServingTable, Iterable[Row]] | None = None,
+    ) -> None:
         self._tables: dict[str, list[Row]] = {table.name: list(rows)}
+        for other, held in (tables or {}).items():
+            self._tables[other.name] = list(held)
 
     def rows_of(self, table: ServingTable) -> list[Row]:
         return self._tables.get(table.name, [])

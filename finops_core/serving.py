@@ -4,15 +4,15 @@ A `ServingTable` holds the rows of one lake table (a mart) under a store-side na
 the questions asked of it: every question reads a slice of ONE partition (rows sharing the
 partition key, within a range of the clustering key). A `ValueIndex` asks the store to keep the
 distinct values of one column where they can be read without a scan (the latest usage date, the
-orgs loaded). Stores derive their DDL and row codecs from these values and the table's columns;
-`finops_core.queries` states what each question means over slices.
+latest ticket date, the orgs loaded). Stores derive their DDL and row codecs from these values
+and the table's columns; `finops_core.queries` states what each question means over slices.
 """
 
 from __future__ import annotations
 
 import attrs
 
-from finops_core.marts import DAILY_USAGE
+from finops_core.marts import DAILY_USAGE, GENAI_TOKENS, REVENUE, TICKETS
 from finops_core.tables import Table
 
 
@@ -74,7 +74,50 @@ DAILY_USAGE_BY_ORG = ServingTable(
     description="gold org_daily_usage_by_service, one partition per organisation",
 )
 
-SERVING_TABLES: tuple[ServingTable, ...] = (DAILY_USAGE_BY_ORG,)
+REVENUE_BY_ORG = ServingTable(
+    name="revenue_by_org",
+    source=REVENUE.table,
+    # One partition per org, clustered by month: Q4 for one org is the whole partition (12 rows
+    # a year, never worth bucketing). Q4 for every org reads the `revenue_orgs` index (one
+    # partition), then each org's partition: one single-partition read per org, never a scan.
+    partition_key=("org_id",),
+    clustering_key=("month",),
+    indexes=(ValueIndex("revenue_orgs", "org_id"),),  # Q4's every org; count without a scan
+    description="gold revenue_by_org_month, one partition per organisation",
+)
+
+TICKETS_BY_ORG = ServingTable(
+    name="tickets_by_org",
+    source=TICKETS.table,
+    # One partition per org, clustered by creation day then severity: Q3's 30 days are one
+    # range of the partition (at most days x severities rows), summed per day in the queries.
+    # A partition grows by severities x days (~1.8k rows a year for 5 severities).
+    partition_key=("org_id",),
+    clustering_key=("ticket_date", "severity"),
+    indexes=(
+        ValueIndex("ticket_dates", "ticket_date", descending=True),  # Q3's default as-of
+        ValueIndex("ticket_orgs", "org_id"),  # count rows per org instead of scanning the table
+    ),
+    description="gold tickets_by_org_date, one partition per organisation",
+)
+
+GENAI_TOKENS_BY_ORG = ServingTable(
+    name="genai_tokens_by_org",
+    source=GENAI_TOKENS.table,
+    # One partition per org, clustered by day: Q5's start..end is one range of it (one row a
+    # day, ~365 rows a year).
+    partition_key=("org_id",),
+    clustering_key=("usage_date",),
+    indexes=(ValueIndex("genai_orgs", "org_id"),),  # count rows per org instead of a scan
+    description="gold genai_tokens_by_org_date, one partition per organisation",
+)
+
+SERVING_TABLES: tuple[ServingTable, ...] = (
+    DAILY_USAGE_BY_ORG,
+    REVENUE_BY_ORG,
+    TICKETS_BY_ORG,
+    GENAI_TOKENS_BY_ORG,
+)
 
 
 def serving_table(name: str) -> ServingTable:

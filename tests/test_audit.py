@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from entrypoints.cli import main
+from finops_core import runs
 from finops_core.lake import LakeLayout
 from tests.strategies import master_csvs, write_landing
 
@@ -142,8 +143,9 @@ def test_a_loaded_sqlite_store_adds_the_serving_check(
     out = capsys.readouterr().out
     assert "(load, engine memory" in out
     (line,) = [line for line in out.splitlines() if line.startswith("serving rows = rows loaded")]
-    gold = json.loads(_record_path(lake).read_text())["stages"][-1]["counts"]["gold_rows"]
-    assert line.split()[5:8] == [str(gold), str(gold), "PASS"]  # every gold row, loaded once
+    counts = json.loads(_record_path(lake).read_text())["stages"][-1]["counts"]
+    gold = sum(counts[ref.name] for ref in runs.SERVED_GOLD_ROWS)
+    assert line.split()[5:8] == [str(gold), str(gold), "PASS"]  # every served gold row, once
     assert "all 1 reconciliations passed" in out
 
 

@@ -311,12 +311,12 @@ def test_batch_load_query_and_audit_use_the_lake_engine_and_store_of_the_toml_fi
     assert (batch["kind"], batch["engine"]) == ("batch", "memory")
 
     code, out, _ = finops(capsys, config, "load")
-    assert code == 0 and "loaded 1 gold rows into sqlite" in out
+    assert code == 0 and "loaded 7 gold rows into sqlite" in out
     assert LakeLayout(lake).serving_sqlite.is_file()
     load = run_records(lake)[-1]
     assert (load["kind"], load["engine"]) == ("load", "memory")
 
-    code, out, _ = finops(capsys, config, "query", "q3", "--org", ORG, "--date", DAY, "--json")
+    code, out, _ = finops(capsys, config, "query", "day", "--org", ORG, "--date", DAY, "--json")
     import json
 
     answered = json.loads(out)
@@ -337,7 +337,7 @@ def test_a_memory_serving_store_from_the_toml_file_is_accepted_by_load_and_query
     config = toml_file(tmp_path, lake=lake, engine="memory", serving="memory")
     assert finops(capsys, config, "batch")[0] == 0
     code, out, _ = finops(capsys, config, "load")
-    assert code == 0 and "loaded 1 gold rows into memory" in out
+    assert code == 0 and "loaded 7 gold rows into memory" in out
     code, out, _ = finops(capsys, config, "query", "q2", "--org", ORG)
     assert code == 0 and out.strip() == "(no rows)"  # a fresh process: its store is empty
     assert not (lake / "serving").exists()
@@ -422,7 +422,8 @@ SERVING_COMMANDS = [
     ("load",),
     ("query", "q1", "--org", ORG, "--from", DAY, "--to", DAY),
     ("query", "q2", "--org", ORG),
-    ("query", "q3", "--org", ORG, "--date", DAY),
+    ("query", "day", "--org", ORG, "--date", DAY),
+    ("query", "tickets", "--org", ORG),
 ]
 
 

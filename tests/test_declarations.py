@@ -10,7 +10,10 @@ from finops_core import aggregate, queries, runs
 from finops_core.contracts import Column, LogicalType
 from finops_core.marts import (
     DAILY_USAGE,
+    GENAI_TOKENS,
     MARTS,
+    REVENUE,
+    TICKETS,
     Count,
     Equals,
     FlagCounts,
@@ -19,7 +22,16 @@ from finops_core.marts import (
     Ratio,
     Sum,
 )
-from finops_core.serving import DAILY_USAGE_BY_ORG, SERVING_TABLES, ServingTable, ValueIndex
+from finops_core.serving import (
+    DAILY_USAGE_BY_ORG,
+    GENAI_TOKENS_BY_ORG,
+    REVENUE_BY_ORG,
+    SERVING_TABLES,
+    TICKETS_BY_ORG,
+    ServingTable,
+    ValueIndex,
+    serving_table,
+)
 from finops_core.tables import LAKE_TABLES, SILVER_EVENTS, Layer, Table
 
 DAY = dt.date(2025, 7, 1)
@@ -93,6 +105,41 @@ def test_a_serving_table_must_be_keyed_by_its_source_primary_key() -> None:
             (ValueIndex("i", "no_such_column"),),
         )
     assert all(set(t.primary_key) == set(t.source.primary_key) for t in SERVING_TABLES)
+
+
+def test_each_served_mart_is_keyed_by_its_primary_key_one_partition_per_org() -> None:
+    served = {t.name: t.source for t in SERVING_TABLES}
+    assert served == {
+        "daily_usage_by_org": DAILY_USAGE.table,
+        "revenue_by_org": REVENUE.table,
+        "tickets_by_org": TICKETS.table,
+        "genai_tokens_by_org": GENAI_TOKENS.table,
+    }
+    assert {t.name: (t.partition_key, t.clustering_key) for t in SERVING_TABLES} == {
+        "daily_usage_by_org": (("org_id",), ("usage_date", "service")),
+        "revenue_by_org": (("org_id",), ("month",)),
+        "tickets_by_org": (("org_id",), ("ticket_date", "severity")),
+        "genai_tokens_by_org": (("org_id",), ("usage_date",)),
+    }
+    for table in SERVING_TABLES:  # partition + clustering key = the mart's key, in its order
+        assert table.primary_key == table.source.primary_key
+        assert table.columns == table.source.column_names
+        assert serving_table(table.name) is table
+
+
+def test_the_new_serving_tables_index_their_orgs_and_the_latest_ticket_date() -> None:
+    def indexes(table: ServingTable) -> list[tuple[str, str, bool]]:
+        return [(i.name, i.column, i.descending) for i in table.indexes]
+
+    assert indexes(REVENUE_BY_ORG) == [("revenue_orgs", "org_id", False)]
+    assert indexes(TICKETS_BY_ORG) == [
+        ("ticket_dates", "ticket_date", True),
+        ("ticket_orgs", "org_id", False),
+    ]
+    assert indexes(GENAI_TOKENS_BY_ORG) == [("genai_orgs", "org_id", False)]
+    # Stores keep an index under its name (a Cassandra table): names are distinct everywhere.
+    names = [n for t in SERVING_TABLES for n in (t.name, *(i.name for i in t.indexes))]
+    assert len(set(names)) == len(names)
 
 
 # ---- the monoid on hand-computed rows -----------------------------------------------------------

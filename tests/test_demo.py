@@ -39,10 +39,14 @@ def test_the_demo_lands_streams_batches_serves_and_passes_its_audit_then_reruns_
     )
     assert first.returncode == 0, first.stderr[-3000:]
     out = first.stdout
-    q1 = out.split("Q1:", 1)[1].split("Q2:", 1)[0]
-    q2 = out.split("Q2:", 1)[1].split("audit:", 1)[0]
+    marks = ("Q1:", "Q2:", "Q3:", "Q4:", "Q5:", "audit:")
+    q1, q2, q3, q4, q5 = (out.split(marks[n], 1)[1].split(marks[n + 1], 1)[0] for n in range(5))
     assert len([line for line in q1.splitlines() if line.startswith("2025-")]) > 0
     assert len([line for line in q2.splitlines()[3:] if line.strip()]) == 5
+    # Tickets per day, the org's three monthly invoices, its GenAI days: each a table of rows.
+    assert len([line for line in q3.splitlines() if line.startswith("2025-")]) > 0
+    assert len([line for line in q4.splitlines() if " 2025-" in line]) == 3
+    assert len([line for line in q5.splitlines() if line.startswith("2025-")]) > 0
     audit = out.split("audit:", 1)[1]
     record = json.loads(sorted((lake / "_runs").glob("*-demo.json"))[-1].read_text())
     assert {check["name"] for check in record["reconciliations"]} == {
@@ -52,6 +56,27 @@ def test_the_demo_lands_streams_batches_serves_and_passes_its_audit_then_reruns_
         "gold keys unique",
         "serving rows = gold rows",
         "serving rows = rows loaded",
+        "cost anomaly rows = gold rows",
+        "revenue rows = invoices",
+        *(
+            f"{mart}: {check}"
+            for mart, checks in {
+                "revenue_by_org_month": (
+                    "source rows kept = rows counted",
+                    *(
+                        f"{n} = {n} summed over its source rows"
+                        for n in ("subtotal_usd", "credits_usd", "taxes_usd", "net_revenue_usd")
+                    ),  # noqa: E501
+                ),
+                "tickets_by_org_date": ("source rows kept = rows counted",),
+                "genai_tokens_by_org_date": (
+                    "source rows kept = rows counted",
+                    "total_tokens = genai_tokens summed over its source rows",
+                    "genai_cost_usd = cost_usd_increment summed over its source rows",
+                ),
+            }.items()
+            for check in checks
+        ),
     }
     assert all(check["passed"] for check in record["reconciliations"])
     assert audit.count("PASS") == len(record["reconciliations"]) and "FAIL" not in audit
@@ -59,11 +84,9 @@ def test_the_demo_lands_streams_batches_serves_and_passes_its_audit_then_reruns_
     stages = {stage["stage"]: stage for stage in record["stages"]}
     assert stages["stream"]["counts"]["landing_lines"] == 43_200
     assert stages["silver"]["counts"]["silver_rows"] == 42_989
-    assert (
-        stages["serving"]["counts"]["serving_rows"]
-        == stages["gold"]["counts"]["gold_rows"]
-        == 11_050
-    )
+    assert stages["gold"]["counts"]["gold_rows"] == 11_050
+    # Every served mart: daily usage, revenue, tickets and GenAI tokens (README's row counts).
+    assert stages["serving"]["counts"]["serving_rows"] == 11_050 + 240 + 984 + 848
     gold = DeltaLake(LakeLayout(lake)).read_table(DAILY_USAGE.table)
     assert len(gold) == 11_050
 

@@ -126,7 +126,17 @@ def test_the_cli_error_for_an_unreachable_cluster_carries_no_secret(
     monkeypatch.setenv("CASSANDRA_USERNAME", "analyst")
     monkeypatch.setenv("CASSANDRA_PASSWORD", PASSWORD)
     code = main(
-        ["--verbose", "query", "q3", "--org", "o", "--date", "2025-07-01", "--serving", "cassandra"]
+        [
+            "--verbose",
+            "query",
+            "day",
+            "--org",
+            "o",
+            "--date",
+            "2025-07-01",
+            "--serving",
+            "cassandra",
+        ]
     )
     captured = capsys.readouterr()
     assert code == 5

@@ -36,7 +36,12 @@ from finops_core import queries
 from finops_core.errors import ServingUnavailable
 from finops_core.lake import LakeLayout
 from finops_core.marts import DAILY_USAGE
-from finops_core.serving import DAILY_USAGE_BY_ORG
+from finops_core.serving import (
+    DAILY_USAGE_BY_ORG,
+    GENAI_TOKENS_BY_ORG,
+    REVENUE_BY_ORG,
+    TICKETS_BY_ORG,
+)
 from finops_core.tables import WriteMode
 from tests.cassandra_node import java_and_maven_available, start_node, stop_node
 
@@ -44,6 +49,19 @@ DAILY = DAILY_USAGE_BY_ORG
 SUPERUSER = ("cassandra", "cassandra")
 # The tables clients of schema version 1 know, by name.
 VERSION_1_TABLES = ["daily_usage_by_org", "orgs", "schema_version", "usage_dates"]
+# Version 2 adds the revenue, tickets and GenAI tables and their indexes.
+VERSION_2_TABLES = sorted(
+    [
+        *VERSION_1_TABLES,
+        "revenue_by_org",
+        "revenue_orgs",
+        "tickets_by_org",
+        "ticket_dates",
+        "ticket_orgs",
+        "genai_tokens_by_org",
+        "genai_orgs",
+    ]
+)
 # The hand-written DDL of schema version 1 (before the DDL was derived), kept to prove the
 # derived DDL creates the same schema.
 VERSION_1_DDL = [
@@ -217,21 +235,65 @@ def test_a_slice_is_a_tuple_relation_on_a_clustering_prefix_of_one_partition() -
     assert not any("ALLOW FILTERING" in cql.upper() for cql in session.prepared)
 
 
+def test_q3_q4_q5_read_one_partition_each_or_an_index_partition() -> None:
+    session = RecordingSession()
+    store = CassandraServingStore(session, "ks")  # type: ignore[arg-type]
+    as_of, first = dt.date(2025, 7, 31), dt.date(2025, 7, 2)
+    assert queries.tickets(store, "org_a") == []  # no ticket date loaded: no as-of
+    assert queries.tickets(store, "org_a", as_of) == []
+    assert queries.revenue(store, "org_a") == [] and queries.revenue(store) == []
+    assert queries.genai(store, "org_a", first, as_of) == []
+    assert session.prepared == [
+        "SELECT ticket_date FROM ks.ticket_dates WHERE scope = 'all' LIMIT ?",
+        "SELECT ticket_date, severity, tickets, sla_breached FROM ks.tickets_by_org "
+        "WHERE org_id = ? AND (ticket_date) >= (?) AND (ticket_date) <= (?)",
+        "SELECT org_id, month, currency, fx_applied, subtotal_usd, credits_usd, taxes_usd, "
+        "net_revenue_usd FROM ks.revenue_by_org WHERE org_id = ?",
+        "SELECT org_id FROM ks.revenue_orgs WHERE scope = 'all'",
+        "SELECT usage_date, total_tokens, genai_cost_usd, cost_per_1k_tokens_usd "
+        "FROM ks.genai_tokens_by_org WHERE org_id = ? "
+        "AND (usage_date) >= (?) AND (usage_date) <= (?)",
+    ]
+    assert [params for _, params in session.executed] == [
+        (1,),
+        ("org_a", as_of - dt.timedelta(days=29), as_of),
+        ("org_a",),
+        (),
+        ("org_a", first, as_of),
+    ]
+
+
 def test_the_derived_ddl_keys_each_table_and_index_as_declared() -> None:
     statements = table_ddl("ks")
     assert [s.split()[5] for s in statements] == [
         "ks.daily_usage_by_org",
         "ks.usage_dates",
         "ks.orgs",
+        "ks.revenue_by_org",
+        "ks.revenue_orgs",
+        "ks.tickets_by_org",
+        "ks.ticket_dates",
+        "ks.ticket_orgs",
+        "ks.genai_tokens_by_org",
+        "ks.genai_orgs",
         "ks.schema_version",
     ]
-    usage, dates, orgs, _ = statements
+    usage, dates, orgs, revenue, _, tickets, ticket_dates, _, genai, _, _ = statements
     assert "PRIMARY KEY ((org_id), usage_date, service)" in usage
     assert usage.endswith("WITH CLUSTERING ORDER BY (usage_date ASC, service ASC)")
     assert "quality_flags frozen<map<text, int>>" in usage and "genai_tokens bigint" in usage
     assert "PRIMARY KEY ((scope), usage_date)" in dates and dates.endswith("(usage_date DESC)")
     assert "PRIMARY KEY ((scope), org_id)" in orgs and orgs.endswith("(org_id ASC)")
-    assert sorted(table_names()) == VERSION_1_TABLES
+    assert "PRIMARY KEY ((org_id), month)" in revenue and revenue.endswith("(month ASC)")
+    for column in ("month date", "credit_note boolean", "net_revenue_usd double"):
+        assert column in revenue
+    assert "PRIMARY KEY ((org_id), ticket_date, severity)" in tickets
+    assert tickets.endswith("(ticket_date ASC, severity ASC)") and "tickets bigint" in tickets
+    assert "PRIMARY KEY ((scope), ticket_date)" in ticket_dates
+    assert ticket_dates.endswith("(ticket_date DESC)")
+    assert "PRIMARY KEY ((org_id), usage_date)" in genai and "total_tokens bigint" in genai
+    assert sorted(table_names()) == VERSION_2_TABLES
+    assert table_names((DAILY,)) == ("daily_usage_by_org", "usage_dates", "orgs", "schema_version")
 
 
 def test_the_partition_sink_pickles_with_its_settings_and_never_shows_the_password() -> None:
@@ -305,7 +367,7 @@ def test_the_schema_creates_the_query_tables_and_applying_it_twice_changes_nothi
     finally:
         close_session(session)
     assert first == second
-    assert first["tables"] == sorted(table_names()) == VERSION_1_TABLES
+    assert first["tables"] == sorted(table_names()) == VERSION_2_TABLES
     assert first["replication"] == {
         "class": "org.apache.cassandra.locator.SimpleStrategy",
         "replication_factor": "1",
@@ -327,22 +389,41 @@ def test_the_schema_creates_the_query_tables_and_applying_it_twice_changes_nothi
         "scope": ("partition_key", 0, "text", "none"),
         "org_id": ("clustering", 0, "text", "asc"),
     }
-    assert version == SCHEMA_VERSION
+    tickets = {c[1]: c[2:] for c in columns if c[0] == TICKETS_BY_ORG.name}
+    assert tickets["org_id"] == ("partition_key", 0, "text", "none")
+    assert tickets["ticket_date"] == ("clustering", 0, "date", "asc")
+    assert tickets["severity"] == ("clustering", 1, "text", "asc")
+    revenue = {c[1]: c[2:] for c in columns if c[0] == REVENUE_BY_ORG.name}
+    assert revenue["month"] == ("clustering", 0, "date", "asc")
+    assert revenue["usd_rate_forced"] == ("regular", -1, "boolean", "none")
+    genai = {c[1]: c[2:] for c in columns if c[0] == GENAI_TOKENS_BY_ORG.name}
+    assert genai["usage_date"] == ("clustering", 0, "date", "asc")
+    assert {c[1]: c[2:] for c in columns if c[0] == "ticket_dates"}["ticket_date"] == (
+        "clustering",
+        0,
+        "date",
+        "desc",
+    )
+    assert version == SCHEMA_VERSION == 2
 
 
 @pytest.mark.cassandra
-def test_the_derived_schema_is_the_hand_written_version_1(cassandra_node: CassandraNode) -> None:
+def test_the_derived_schema_of_the_daily_table_is_the_hand_written_version_1(
+    cassandra_node: CassandraNode,
+) -> None:
+    """Version 2 only adds tables: version 1's are derived exactly as they were written."""
     derived, written = cassandra_node.new_keyspace("derived"), cassandra_node.new_keyspace("v1")
     session = connect(cassandra_node.settings(derived))
     try:
-        apply_schema(session, derived)
+        apply_schema(session, derived, tables=(DAILY,))
         apply_schema(session, written, tables=())  # the keyspace and the version table only
         for statement in VERSION_1_DDL:
             session.execute(statement.format(ks=written))
         assert _schema_snapshot(session, derived) == _schema_snapshot(session, written)
+        apply_schema(session, written)  # a version 1 keyspace gains the new tables
+        assert _schema_snapshot(session, written)["tables"] == VERSION_2_TABLES
     finally:
         close_session(session)
-    assert SCHEMA_VERSION == 1
 
 
 @pytest.mark.spark
@@ -356,20 +437,22 @@ def test_finops_load_twice_gives_the_gold_rows_once_and_the_queries_match_the_de
 ) -> None:
     """`finops load` with its default engine (Spark: here it borrows the test run's session
     instead of starting one per load)."""
-    from tests.test_serving_contract import GOLD
+    from tests.test_serving_contract import GOLD, SERVED
 
     lake = LakeLayout(tmp_path / "lake")
     delta = DeltaLake(lake)
-    delta.write_table(DAILY_USAGE.table, GOLD, WriteMode.OVERWRITE)
+    for table, rows in SERVED.items():
+        delta.write_table(table.source, rows, WriteMode.OVERWRITE)
     gold = delta.read_table(DAILY_USAGE.table)
-    reference = queries.RowsReader(gold)
+    reference = queries.RowsReader(gold, tables={t: delta.read_table(t.source) for t in SERVED})
+    loaded = sum(len(rows) for rows in SERVED.values())
     keyspace = cassandra_node.new_keyspace("load")
     monkeypatch.chdir(tmp_path)  # no stray ./cred.env
     monkeypatch.setenv("CASSANDRA_CONTACT_POINTS", cassandra_node.contact_point)
     monkeypatch.setenv("CASSANDRA_KEYSPACE", keyspace)
     for _ in range(2):
         assert main(["load", "--lake", str(lake.root), "--serving", "cassandra"]) == 0
-        assert f"loaded {len(gold)} gold rows into cassandra" in capsys.readouterr().out
+        assert f"loaded {loaded} gold rows into cassandra" in capsys.readouterr().out
 
     store = open_cassandra_store(cassandra_node, keyspace)
     try:
@@ -383,6 +466,12 @@ def test_finops_load_twice_gives_the_gold_rows_once_and_the_queries_match_the_de
             assert queries.top_services(store, org) == queries.top_services(reference, org)
             for day in dates[::5]:
                 assert queries.org_day(store, org, day) == queries.org_day(reference, org, day)
+            assert queries.tickets(store, org) == queries.tickets(reference, org)
+            assert queries.revenue(store, org) == queries.revenue(reference, org)
+            assert queries.genai(store, org) == queries.genai(reference, org)
+        assert queries.revenue(store) == queries.revenue(reference)
+        for table, rows in SERVED.items():  # two loads: every row once
+            assert store.count(table) == len(rows)
     finally:
         store.close()
 
@@ -552,17 +641,20 @@ def test_load_serving_with_spark_writes_cassandra_from_the_executors_through_the
     Spark partition is upserted by an unpickled sink with its own session."""
     from adapters.spark.engine import SparkEngine
     from finops_core import usecases
-    from tests.test_serving_contract import GOLD
+    from tests.test_serving_contract import GOLD, SERVED
 
     lake = LakeLayout(tmp_path / "lake")
-    DeltaLake(lake).write_table(DAILY_USAGE.table, GOLD, WriteMode.OVERWRITE)
+    for table, rows in SERVED.items():
+        DeltaLake(lake).write_table(table.source, rows, WriteMode.OVERWRITE)
+    loaded = sum(len(rows) for rows in SERVED.values())
     store = open_cassandra_store(cassandra_node, cassandra_node.new_keyspace("export"))
     try:
         assert isinstance(store.partition_sink(DAILY), CassandraPartitionSink)
         stale = {**GOLD[0], "org_id": "org_gone_from_gold"}  # a row an earlier gold had
         assert store.upsert(DAILY, [stale]) == 1
         result = usecases.load_serving(SparkEngine(spark), lake, store, _Quiet())
-        assert result.counts == {"rows_upserted": len(GOLD), "serving_rows": len(GOLD)}
+        assert result.counts == {"rows_upserted": loaded, "serving_rows": loaded}
+        assert all(store.count(table) == len(rows) for table, rows in SERVED.items())
         reference = queries.RowsReader(GOLD)
         for org in sorted({str(row["org_id"]) for row in GOLD}):
             assert store.read_slice(DAILY, (org,)) == reference.read_slice(DAILY, (org,))

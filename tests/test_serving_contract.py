@@ -1,13 +1,15 @@
 """One contract for every serving store: the answers of finops_core.queries over the store equal
-its answers over the same rows in a list (`queries.RowsReader`), and the store's own slices and
-index values equal the reference `queries.slice_rows` / `queries.index_of`."""
+its answers over the same rows in a list (`queries.RowsReader`) and, for Q3, Q4 and Q5, answers
+computed by hand from those rows; the store's own slices and index values equal the reference
+`queries.slice_rows` / `queries.index_of`, for every served mart."""
 
 from __future__ import annotations
 
 import datetime as dt
 import itertools
 import random
-from collections.abc import Iterator, Sequence
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +18,15 @@ import pytest
 from adapters.memory.serving import InMemoryServingStore
 from adapters.sqlite.serving import SqliteServingStore
 from finops_core import queries
-from finops_core.marts import DAILY_USAGE
-from finops_core.serving import DAILY_USAGE_BY_ORG
+from finops_core.marts import DAILY_USAGE, GENAI_TOKENS, REVENUE, TICKETS, Mart
+from finops_core.serving import (
+    DAILY_USAGE_BY_ORG,
+    GENAI_TOKENS_BY_ORG,
+    REVENUE_BY_ORG,
+    SERVING_TABLES,
+    TICKETS_BY_ORG,
+    ServingTable,
+)
 from tests.test_serving_cassandra import CassandraNode, cassandra_node, open_cassandra_store  # noqa: F401
 
 DAILY = DAILY_USAGE_BY_ORG
@@ -80,8 +89,125 @@ def build_gold(seed: int = 7, days: int = DAYS) -> list[dict[str, object]]:
     return rows
 
 
+def mart_row(mart: Mart, **values: object) -> dict[str, object]:
+    """A row of `mart`: every column of its declaration, in its order."""
+    assert set(values) == set(mart.table.column_names)
+    return {name: values[name] for name in mart.table.column_names}
+
+
+# The tickets span 50 days to TICKETS_LATEST (ORGS[0]'s last day, not the other orgs'); ORGS[3]
+# has no tickets. Severities include the mart's default, and many days have no ticket at all.
+TICKETS_LATEST = FIRST_DAY + dt.timedelta(days=24)
+TICKET_SPAN = 50
+SEVERITIES = ("critical", "high", "low", "medium", "unknown")
+
+
+def build_tickets(seed: int = 11) -> list[dict[str, object]]:
+    rng = random.Random(seed)
+    rows: list[dict[str, object]] = []
+    for position, org in enumerate(ORGS[:3]):
+        last = TICKETS_LATEST - dt.timedelta(days=4 * position)
+        for back in range(TICKET_SPAN):
+            if back and rng.random() < 0.35:
+                continue  # a day without tickets (each org's last day has some)
+            for severity in sorted(rng.sample(SEVERITIES, rng.randint(1, len(SEVERITIES)))):
+                tickets = rng.randint(1, 9)
+                breached = rng.randint(0, tickets)
+                answered = rng.randint(0, tickets)
+                rows.append(
+                    mart_row(
+                        TICKETS,
+                        org_id=org,
+                        ticket_date=last - dt.timedelta(days=back),
+                        severity=severity,
+                        tickets=tickets,
+                        open_tickets=rng.randint(0, tickets),
+                        sla_breached=breached,
+                        sla_breach_rate=breached / tickets,
+                        avg_csat=rng.uniform(1, 5) if answered else None,
+                        csat_responses=answered,
+                    )
+                )
+    return rows
+
+
+# Revenue of orgs the daily mart lacks (org_epsilon5) and not of ORGS[1]: every org's revenue
+# lists the revenue table's own orgs.
+REVENUE_ORGS = (ORGS[0], ORGS[2], ORGS[3], "org_epsilon5")
+MONTHS = tuple(dt.date(2025, month, 1) for month in range(1, 9))
+RATES = {"USD": 0.97, "EUR": 1.0843, "BRL": 0.1821}
+
+
+def build_revenue(seed: int = 13) -> list[dict[str, object]]:
+    rng = random.Random(seed)
+    rows: list[dict[str, object]] = []
+    for org in REVENUE_ORGS:
+        for month in MONTHS:
+            if rng.random() < 0.2:
+                continue  # no invoice that month
+            currency = rng.choice(sorted(RATES))
+            rate = RATES[currency] if rng.random() < 0.7 else 1.0
+            fx = 1.0 if currency == "USD" else rate
+            subtotal = round(rng.uniform(-200, 9000), 2)  # negative: a credit note
+            credits = round(rng.uniform(0, 300), 2)
+            taxes = None if rng.random() < 0.15 else round(rng.uniform(0, 900), 2)
+            rows.append(
+                mart_row(
+                    REVENUE,
+                    org_id=org,
+                    month=month,
+                    invoice_id=f"inv_{org}_{month:%Y%m}",
+                    currency=currency,
+                    exchange_rate_to_usd=rate,
+                    fx_applied=fx,
+                    subtotal_usd=subtotal * fx,
+                    credits_usd=credits * fx,
+                    taxes_usd=None if taxes is None else taxes * fx,
+                    net_revenue_usd=None if taxes is None else (subtotal - credits + taxes) * fx,
+                    usd_rate_forced=currency == "USD" and rate != 1.0,
+                    credit_note=subtotal < 0,
+                    invoice_count=1,
+                )
+            )
+    return rows
+
+
+def build_genai(seed: int = 17) -> list[dict[str, object]]:
+    """GenAI days of ORGS[0..2] over the daily mart's days, with gaps and days of 0 tokens."""
+    rng = random.Random(seed)
+    rows: list[dict[str, object]] = []
+    for org in ORGS[:3]:
+        for offset in range(DAYS):
+            if rng.random() < 0.25:
+                continue
+            tokens = 0 if rng.random() < 0.1 else rng.randint(1, 10**9)
+            cost = round(rng.uniform(0, 40), 1) + 0.1
+            rows.append(
+                mart_row(
+                    GENAI_TOKENS,
+                    org_id=org,
+                    usage_date=FIRST_DAY + dt.timedelta(days=offset),
+                    total_tokens=tokens,
+                    genai_cost_usd=cost,
+                    event_count=rng.randint(1, 300),
+                    cost_per_1k_tokens_usd=cost / tokens * 1000.0 if tokens else None,
+                )
+            )
+    return rows
+
+
 GOLD = build_gold()
-REFERENCE = queries.RowsReader(GOLD)
+TICKET_ROWS = build_tickets()
+REVENUE_ROWS = build_revenue()
+GENAI_ROWS = build_genai()
+# Every served mart's rows, by serving table: what `loaded_store` holds.
+SERVED: Mapping[ServingTable, list[dict[str, object]]] = {
+    DAILY: GOLD,
+    REVENUE_BY_ORG: REVENUE_ROWS,
+    TICKETS_BY_ORG: TICKET_ROWS,
+    GENAI_TOKENS_BY_ORG: GENAI_ROWS,
+}
+REFERENCE = queries.RowsReader(GOLD, tables=SERVED)
 LATEST = FIRST_DAY + dt.timedelta(days=DAYS - 1)  # the last day build_gold writes
 # Q2 cases: (days, as_of, limit); as_of None means "the latest date loaded".
 Q2_CASES = [
@@ -133,7 +259,8 @@ def loaded_store(
     stores = _store(request.param, request, tmp_path_factory.mktemp(request.param))
     store = next(stores)
     assert store.kind == request.param
-    assert store.upsert(DAILY, GOLD) == len(GOLD)
+    for table, rows in SERVED.items():
+        assert store.upsert(table, rows) == len(rows)
     yield store
     next(stores, None)
 
@@ -206,7 +333,7 @@ def test_q2_breaks_ties_by_service_name(loaded_store: Any) -> None:
         assert len({c.total_cost_usd for c in answer}) < len(answer)  # the twins tie
 
 
-def test_q3_gives_every_service_of_the_org_day_by_service(loaded_store: Any) -> None:
+def test_the_day_detail_gives_every_service_of_the_org_day_by_service(loaded_store: Any) -> None:
     for org in ORGS:
         for offset in range(-1, DAYS + 1):
             day = FIRST_DAY + dt.timedelta(days=offset)
@@ -224,6 +351,166 @@ def test_latest_usage_date_and_row_count_match_the_reference(loaded_store: Any) 
         )
     assert queries.latest_usage_date(loaded_store, "org_unknown") is None
     assert queries.row_count(loaded_store) == loaded_store.count(DAILY) == len(GOLD)
+
+
+# ---- Q3, Q4, Q5: against answers computed by hand from the rows --------------------------------
+
+
+def hand_tickets(org: str, as_of: dt.date | None, days: int) -> list[dict[str, object]]:
+    """Q3 by hand: the org's rows of the window, totalled per day."""
+    rows: Sequence[Mapping[str, Any]] = TICKET_ROWS
+    end = as_of or max(row["ticket_date"] for row in rows)
+    start = end - dt.timedelta(days=days - 1)
+    per_day: dict[dt.date, list[Mapping[str, Any]]] = defaultdict(list)
+    for row in rows:
+        if row["org_id"] == org and start <= row["ticket_date"] <= end:
+            per_day[row["ticket_date"]].append(row)
+    answer: list[dict[str, object]] = []
+    for day, held in sorted(per_day.items()):
+        tickets = sum(r["tickets"] for r in held)
+        breached = sum(r["sla_breached"] for r in held)
+        answer.append(
+            {
+                "ticket_date": day,
+                "critical_tickets": sum(r["tickets"] for r in held if r["severity"] == "critical"),
+                "tickets": tickets,
+                "sla_breached": breached,
+                "sla_breach_rate": breached / tickets,
+            }
+        )
+    return answer
+
+
+def hand_revenue(org: str | None) -> list[dict[str, object]]:
+    """Q4 by hand: the org's (or every org's) rows by org then month, the answer's columns."""
+    rows: Sequence[Mapping[str, Any]] = REVENUE_ROWS
+    chosen = sorted(
+        (row for row in rows if org is None or row["org_id"] == org),
+        key=lambda row: (row["org_id"], row["month"]),
+    )
+    return [{name: row[name] for name in queries.REVENUE_COLUMNS} for row in chosen]
+
+
+def hand_genai(org: str, start: dt.date | None, end: dt.date | None) -> list[dict[str, object]]:
+    """Q5 by hand: the org's rows of start..end (open ends) by day, the answer's columns."""
+    rows: Sequence[Mapping[str, Any]] = GENAI_ROWS
+    chosen = sorted(
+        (
+            row
+            for row in rows
+            if row["org_id"] == org
+            and (start is None or row["usage_date"] >= start)
+            and (end is None or row["usage_date"] <= end)
+        ),
+        key=lambda row: row["usage_date"],
+    )
+    return [{name: row[name] for name in queries.GENAI_COLUMNS} for row in chosen]
+
+
+# Q3 cases: (as_of, days); as_of None means "the latest ticket date loaded, of any org".
+Q3_CASES = [
+    (None, 30),
+    (None, 1),
+    (None, 365),
+    (TICKETS_LATEST - dt.timedelta(days=8), 30),  # ORGS[2]'s own last day
+    (TICKETS_LATEST - dt.timedelta(days=20), 7),
+    (TICKETS_LATEST - dt.timedelta(days=TICKET_SPAN + 10), 5),  # before any ticket
+    (TICKETS_LATEST + dt.timedelta(days=40), 30),  # after any ticket
+]
+ALL_ORGS = (*ORGS, "org_epsilon5", "org_unknown")
+
+
+def test_the_new_mart_sets_have_the_shapes_the_contract_needs() -> None:
+    def last_ticket(org: str) -> str:
+        return max(str(row["ticket_date"]) for row in TICKET_ROWS if row["org_id"] == org)
+
+    assert last_ticket(ORGS[0]) == TICKETS_LATEST.isoformat() > last_ticket(ORGS[2])
+    assert {row["severity"] for row in TICKET_ROWS} == set(SEVERITIES)
+    window = hand_tickets(ORGS[0], None, 30)
+    assert len(window) < 30  # days without tickets
+    assert any(d["critical_tickets"] == 0 for d in window) and any(
+        d["critical_tickets"] for d in window
+    )
+    assert any(isinstance(rate := d["sla_breach_rate"], float) and 0 < rate < 1 for d in window)
+    assert {row["org_id"] for row in REVENUE_ROWS} == set(REVENUE_ORGS)
+    assert any(row["credit_note"] for row in REVENUE_ROWS)
+    assert any(row["usd_rate_forced"] for row in REVENUE_ROWS)
+    assert any(row["net_revenue_usd"] is None for row in REVENUE_ROWS)
+    assert {row["currency"] for row in REVENUE_ROWS} == set(RATES)
+    assert any(row["total_tokens"] == 0 for row in GENAI_ROWS)
+    assert all(
+        (row["cost_per_1k_tokens_usd"] is None) == (row["total_tokens"] == 0) for row in GENAI_ROWS
+    )
+
+
+def test_q3_tickets_per_day_equal_a_hand_count_with_and_without_as_of(loaded_store: Any) -> None:
+    compared = 0
+    for org in ALL_ORGS:
+        for as_of, days in Q3_CASES:
+            expected = hand_tickets(org, as_of, days)
+            assert_same_rows(queries.tickets(loaded_store, org, as_of, days), expected)
+            assert_same_rows(queries.tickets(REFERENCE, org, as_of, days), expected)
+            compared += len(expected)
+    assert compared > 100
+
+
+def test_q3_defaults_to_the_latest_ticket_date_of_every_org(loaded_store: Any) -> None:
+    assert queries.latest_ticket_date(loaded_store) == TICKETS_LATEST
+    own_last = TICKETS_LATEST - dt.timedelta(days=8)  # ORGS[2]'s last ticket day
+    assert queries.tickets(loaded_store, ORGS[2]) == queries.tickets(
+        loaded_store, ORGS[2], TICKETS_LATEST, 30
+    )
+    assert queries.tickets(loaded_store, ORGS[2], days=5) == []  # its tickets end before
+    assert queries.tickets(loaded_store, ORGS[2], own_last, 5) != []
+
+
+def test_q3_omits_the_days_without_tickets(loaded_store: Any) -> None:
+    for org in ORGS[:3]:
+        answer = queries.tickets(loaded_store, org, TICKETS_LATEST, TICKET_SPAN)
+        days = [row["ticket_date"] for row in answer]
+        first = TICKETS_LATEST - dt.timedelta(days=TICKET_SPAN - 1)
+        held = {
+            day
+            for row in TICKET_ROWS
+            if row["org_id"] == org
+            and isinstance(day := row["ticket_date"], dt.date)
+            and day >= first
+        }
+        assert days == sorted(held)
+        assert 0 < len(days) < TICKET_SPAN
+    assert queries.tickets(loaded_store, ORGS[3]) == []  # an org with no ticket at all
+
+
+def test_q4_gives_one_orgs_months_and_every_orgs_by_org_then_month(loaded_store: Any) -> None:
+    for org in ALL_ORGS:
+        expected = hand_revenue(org)
+        assert_same_rows(queries.revenue(loaded_store, org), expected)
+        assert_same_rows(queries.revenue(REFERENCE, org), expected)
+    everything = queries.revenue(loaded_store)
+    assert_same_rows(everything, hand_revenue(None))
+    assert len(everything) == len(REVENUE_ROWS)
+    assert queries.revenue(loaded_store, ORGS[1]) == []  # an org without invoices
+
+
+def test_q5_gives_the_orgs_genai_days_of_the_range(loaded_store: Any) -> None:
+    day_3, day_12 = FIRST_DAY + dt.timedelta(days=3), FIRST_DAY + dt.timedelta(days=12)
+    ranges = [
+        (None, None),
+        (day_3, day_12),
+        (day_3, None),
+        (None, day_3),
+        (LATEST, LATEST),
+        (day_12, day_3),  # start after end
+        (LATEST + dt.timedelta(days=1), None),
+    ]
+    compared = 0
+    for org in ALL_ORGS:
+        for start, end in ranges:
+            expected = hand_genai(org, start, end)
+            assert_same_rows(queries.genai(loaded_store, org, start, end), expected)
+            assert_same_rows(queries.genai(REFERENCE, org, start, end), expected)
+            compared += len(expected)
+    assert compared > len(GENAI_ROWS)
 
 
 # ---- the slices themselves -----------------------------------------------------------------------
@@ -274,6 +561,45 @@ def test_read_slice_equals_the_reference_slice_of_the_same_rows(loaded_store: An
     assert compared > 5 * len(GOLD)
 
 
+NEW_TABLE_RANGES: dict[str, list[tuple[tuple[object, ...], tuple[object, ...]]]] = {
+    REVENUE_BY_ORG.name: [((), ()), ((MONTHS[2],), (MONTHS[5],)), ((MONTHS[6],), ())],
+    TICKETS_BY_ORG.name: [
+        ((), ()),
+        ((TICKETS_LATEST - dt.timedelta(days=29),), (TICKETS_LATEST,)),
+        ((TICKETS_LATEST - dt.timedelta(days=9), "high"), (TICKETS_LATEST, "low")),
+        ((TICKETS_LATEST,), (TICKETS_LATEST - dt.timedelta(days=1),)),  # start after end
+    ],
+    GENAI_TOKENS_BY_ORG.name: [((), ()), ((DAY_4,), (DAY_11,)), ((), (DAY_4,))],
+}
+
+
+@pytest.mark.parametrize(
+    "table", [REVENUE_BY_ORG, TICKETS_BY_ORG, GENAI_TOKENS_BY_ORG], ids=lambda t: t.name
+)
+def test_read_slice_of_each_new_table_equals_the_reference_slice(
+    loaded_store: Any, table: ServingTable
+) -> None:
+    """Every column back with its type (booleans, dates, nulls, floats bit for bit)."""
+    rows = SERVED[table]
+    compared = 0
+    for org in ALL_ORGS:
+        for (start, end), descending, limit in itertools.product(
+            NEW_TABLE_RANGES[table.name], (False, True), (None, 2)
+        ):
+            options: dict[str, Any] = {"descending": descending, "limit": limit}
+            expected = queries.slice_rows(table, rows, (org,), start, end, **options)
+            assert_same_rows(
+                loaded_store.read_slice(table, (org,), start, end, **options), expected
+            )
+            compared += len(expected)
+    assert compared > len(rows)
+    for index in table.indexes:
+        for limit in (None, 1):
+            expected_values = queries.index_of(table, rows, index.column, limit)
+            assert loaded_store.index_values(table, index.column, limit) == expected_values
+    assert loaded_store.count(table) == len(rows)
+
+
 def test_a_descending_limited_slice_is_the_end_of_the_partition(loaded_store: Any) -> None:
     org = ORGS[2]
     everything = loaded_store.read_slice(DAILY, (org,))
@@ -306,6 +632,12 @@ def test_an_empty_store_answers_nothing(empty_store: Any) -> None:
     assert empty_store.read_slice(DAILY, (ORGS[0],), descending=True, limit=1) == []
     assert empty_store.index_values(DAILY, "usage_date") == []
     assert empty_store.index_values(DAILY, "org_id", 5) == []
+    assert queries.latest_ticket_date(empty_store) is None
+    assert queries.tickets(empty_store, ORGS[0]) == []
+    assert queries.tickets(empty_store, ORGS[0], TICKETS_LATEST) == []
+    assert queries.revenue(empty_store) == [] and queries.revenue(empty_store, ORGS[0]) == []
+    assert queries.genai(empty_store, ORGS[0]) == []
+    assert all(empty_store.count(table) == 0 for table in SERVING_TABLES)
 
 
 def test_upserting_the_same_rows_twice_keeps_one_row_per_key(empty_store: Any) -> None:
@@ -391,3 +723,31 @@ def test_pruning_after_a_sink_load_deletes_the_rows_and_index_values_the_load_la
     _assert_holds_exactly(empty_store, kept)
     assert empty_store.prune(DAILY, kept) == 0  # nothing left to prune
     _assert_holds_exactly(empty_store, kept)
+
+
+@pytest.mark.parametrize(
+    "table", [REVENUE_BY_ORG, TICKETS_BY_ORG, GENAI_TOKENS_BY_ORG], ids=lambda t: t.name
+)
+def test_a_load_of_each_new_table_holds_exactly_the_rows_loaded_and_a_rerun_changes_nothing(
+    empty_store: Any, table: ServingTable
+) -> None:
+    rows = SERVED[table]
+    first = rows[0]["org_id"]
+    kept = [row for row in rows if row["org_id"] != first][::2]  # an org gone, rows gone
+    assert 0 < len(kept) < len(rows)
+    for load in (rows, kept, kept):  # the third load is a rerun of the second
+        assert empty_store.replace(table, iter(load)) == len(load)
+        reference = queries.RowsReader(load, table)
+        assert empty_store.count(table) == len(load)
+        for index in table.indexes:
+            assert empty_store.index_values(table, index.column) == reference.index_values(
+                table, index.column
+            )
+        for org in ALL_ORGS:
+            assert_same_rows(
+                empty_store.read_slice(table, (org,)), reference.read_slice(table, (org,))
+            )
+    assert empty_store.count(DAILY) == 0  # a load of one table leaves the others
+    empty_store.upsert(table, rows)
+    assert empty_store.prune(table, kept) == len(rows) - len(kept)
+    assert empty_store.count(table) == len(kept)

@@ -14,15 +14,23 @@ import pytest
 from adapters.lake.delta import DeltaLake
 from adapters.sqlite.serving import SCHEMA_VERSION, SqliteServingStore
 from entrypoints.cli import main
+from entrypoints.commands.query import QUESTIONS
 from finops_core import queries
 from finops_core.errors import ServingUnavailable
 from finops_core.lake import LakeLayout
 from finops_core.marts import DAILY_USAGE
-from finops_core.serving import DAILY_USAGE_BY_ORG
+from finops_core.serving import (
+    DAILY_USAGE_BY_ORG,
+    GENAI_TOKENS_BY_ORG,
+    REVENUE_BY_ORG,
+    SERVING_TABLES,
+    TICKETS_BY_ORG,
+)
 from finops_core.tables import WriteMode
-from tests.test_serving_contract import GOLD, LATEST, ORGS
+from tests.test_serving_contract import GOLD, LATEST, ORGS, SERVED, TICKETS_LATEST
 
 DAILY = DAILY_USAGE_BY_ORG
+SERVED_ROWS = sum(len(rows) for rows in SERVED.values())  # what a load of `gold_lake` loads
 # `finops load` reads gold through an engine: the pure-Python one keeps these tests free of a JVM.
 MEMORY = ("--engine", "memory")
 # The hand-written DDL of schema version 1 (before the DDL was derived from the declarations).
@@ -43,9 +51,10 @@ VERSION_1_DDL = (
 
 @pytest.fixture
 def gold_lake(tmp_path: Path) -> LakeLayout:
+    """A lake whose gold holds every served mart (the contract suite's rows)."""
     lake = LakeLayout(tmp_path / "lake")
-    written = DeltaLake(lake).write_table(DAILY_USAGE.table, GOLD, WriteMode.OVERWRITE)
-    assert written == len(GOLD)
+    for table, rows in SERVED.items():
+        assert DeltaLake(lake).write_table(table.source, rows, WriteMode.OVERWRITE) == len(rows)
     return lake
 
 
@@ -83,8 +92,8 @@ def test_the_store_is_a_wal_mode_file_inside_the_lake(gold_lake: LakeLayout) -> 
     with sqlite3.connect(gold_lake.serving_sqlite) as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert connection.execute("SELECT COUNT(*) FROM daily_usage_by_org").fetchone()[0] == 10
-        assert connection.execute("SELECT version FROM schema_version").fetchone()[0] == 2
-    assert SCHEMA_VERSION == 2
+        assert connection.execute("SELECT version FROM schema_version").fetchone()[0] == 3
+    assert SCHEMA_VERSION == 3
 
 
 def test_the_schema_is_derived_from_the_declared_columns_and_keys(tmp_path: Path) -> None:
@@ -121,6 +130,47 @@ def test_the_schema_is_derived_from_the_declared_columns_and_keys(tmp_path: Path
     ]
 
 
+def test_the_new_marts_tables_are_keyed_as_declared_with_the_ticket_dates_index(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "finops.sqlite"
+    SqliteServingStore(path).close()
+    with sqlite3.connect(path) as connection:
+        revenue = _columns(connection, REVENUE_BY_ORG.name)
+        tickets = _columns(connection, TICKETS_BY_ORG.name)
+        genai = _columns(connection, GENAI_TOKENS_BY_ORG.name)
+        indexes = connection.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+            "ORDER BY name"
+        ).fetchall()
+    connection.close()
+    for table, columns in (
+        (REVENUE_BY_ORG, revenue),
+        (TICKETS_BY_ORG, tickets),
+        (GENAI_TOKENS_BY_ORG, genai),
+    ):
+        assert list(columns) == list(table.columns)
+        keyed = {name: position for name, (_, _, position) in columns.items() if position}
+        assert keyed == {name: n for n, name in enumerate(table.primary_key, start=1)}
+    assert revenue["month"] == ("TEXT", True, 2)  # a DATE: ISO text
+    assert revenue["credit_note"] == ("INTEGER", False, 0)  # a BOOLEAN: 0/1
+    assert revenue["net_revenue_usd"] == ("REAL", False, 0)
+    assert revenue["invoice_count"] == ("INTEGER", True, 0)
+    assert tickets["severity"] == ("TEXT", True, 3)
+    assert genai["total_tokens"] == ("INTEGER", True, 0)
+    # The org indexes are the primary key's own order: only the ticket dates get a SQL index.
+    assert indexes == [
+        (
+            "daily_usage_by_org_usage_dates",
+            "CREATE INDEX daily_usage_by_org_usage_dates ON daily_usage_by_org (usage_date DESC)",
+        ),
+        (
+            "tickets_by_org_ticket_dates",
+            "CREATE INDEX tickets_by_org_ticket_dates ON tickets_by_org (ticket_date DESC)",
+        ),
+    ]
+
+
 def test_a_version_1_file_is_upgraded_in_place_and_keeps_its_rows(tmp_path: Path) -> None:
     path = tmp_path / "finops.sqlite"
     with sqlite3.connect(path) as connection:
@@ -141,8 +191,19 @@ def test_a_version_1_file_is_upgraded_in_place_and_keeps_its_rows(tmp_path: Path
         ]
         version = connection.execute("SELECT version FROM schema_version").fetchone()[0]
     connection.close()
-    assert names == ["daily_usage_by_org_usage_dates"]
+    assert sorted(names) == ["daily_usage_by_org_usage_dates", "tickets_by_org_ticket_dates"]
     assert version == SCHEMA_VERSION
+
+
+def test_a_query_of_a_new_mart_on_a_file_of_an_older_version_says_to_run_finops_load(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lake = LakeLayout(tmp_path / "lake")
+    with SqliteServingStore(lake.serving_sqlite, tables=(DAILY,)) as store:  # version 2's table
+        store.upsert(DAILY, GOLD)
+    code, out, err = run(["query", "revenue", "--lake", str(lake.root)], capsys)
+    assert code == 5 and out == ""
+    assert "run `finops load` first" in err
 
 
 def test_reopening_the_store_keeps_its_rows_and_schema(tmp_path: Path) -> None:
@@ -185,10 +246,14 @@ def test_finops_load_reports_rows_and_rate_and_is_idempotent(
     for _ in range(2):
         code, out, err = run(["load", "--lake", str(gold_lake.root), *MEMORY], capsys)
         assert code == 0, err
-        assert out.startswith(f"loaded {len(GOLD)} gold rows into sqlite in ")
+        assert out.startswith(f"loaded {SERVED_ROWS} gold rows into sqlite in ")
         assert out.rstrip().endswith("rows/s)")
     with SqliteServingStore(gold_lake.serving_sqlite) as store:
-        assert store.count(DAILY) == len(GOLD)
+        for table, rows in SERVED.items():  # every served mart, each row once
+            assert store.count(table) == len(rows)
+            reference = queries.RowsReader(rows, table)
+            for org in ORGS:
+                assert store.read_slice(table, (org,)) == reference.read_slice(table, (org,))
 
 
 def test_finops_query_json_answers_equal_the_reference_on_the_delta_rows(
@@ -275,10 +340,67 @@ def test_finops_query_json_answers_equal_the_reference_on_the_delta_rows(
     ]
 
     code, out, _ = run(
-        ["query", "q3", "--org", org, "--date", LATEST.isoformat(), "--json", *lake], capsys
+        ["query", "day", "--org", org, "--date", LATEST.isoformat(), "--json", *lake], capsys
     )
-    expected_q3 = gold_json(queries.org_day(reference, org, LATEST))
-    assert json.loads(out) == expected_q3 and len(expected_q3) >= 2
+    expected_day = gold_json(queries.org_day(reference, org, LATEST))
+    assert json.loads(out) == expected_day and len(expected_day) >= 2
+
+
+def iso(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Rows as --json prints them: dates as ISO text."""
+    return [
+        {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in row.items()} for row in rows
+    ]
+
+
+def test_finops_query_answers_q3_q4_q5_by_name_and_alias_keyed_by_the_marts_columns(
+    gold_lake: LakeLayout, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["load", "--lake", str(gold_lake.root), *MEMORY], capsys)[0] == 0
+    delta = DeltaLake(gold_lake)
+    reference = queries.RowsReader(tables={t: delta.read_table(t.source) for t in SERVED})
+    lake = ["--lake", str(gold_lake.root)]
+    org = ORGS[0]
+    as_of = TICKETS_LATEST - dt.timedelta(days=3)
+    first, last = LATEST - dt.timedelta(days=9), LATEST - dt.timedelta(days=2)
+    cases = [
+        (("tickets", "q3"), ["--org", org], queries.tickets(reference, org)),
+        (
+            ("tickets", "q3"),
+            ["--org", org, "--as-of", as_of.isoformat(), "--days", "7"],
+            queries.tickets(reference, org, as_of, 7),
+        ),
+        (("revenue", "q4"), ["--org", org], queries.revenue(reference, org)),
+        (("revenue", "q4"), [], queries.revenue(reference)),
+        (("genai", "q5"), ["--org", org], queries.genai(reference, org)),
+        (
+            ("genai", "q5"),
+            ["--org", org, "--from", first.isoformat(), "--to", last.isoformat()],
+            queries.genai(reference, org, first, last),
+        ),
+    ]
+    for names, arguments, expected in cases:
+        assert expected
+        for name in names:
+            code, out, err = run(["query", name, *arguments, "--json", *lake], capsys)
+            assert code == 0, err
+            assert json.loads(out) == iso(expected)
+    code, out, _ = run(["query", "revenue", "--json", *lake], capsys)
+    assert {tuple(row) for row in json.loads(out)} == {queries.REVENUE_COLUMNS}
+    code, out, _ = run(["query", "q3", "--org", org, *lake], capsys)
+    assert out.splitlines()[0].split() == list(queries.TICKETS_COLUMNS)
+
+
+def test_q3_with_the_old_date_option_names_the_day_question(
+    gold_lake: LakeLayout, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(
+        ["query", "q3", "--org", ORGS[0], "--date", "2025-07-01", "--lake", str(gold_lake.root)],
+        capsys,
+    )
+    assert code == 2 and out == ""
+    assert "q3 is now `tickets`" in err
+    assert f"`finops query day --org {ORGS[0]} --date 2025-07-01`" in err
 
 
 def test_finops_query_prints_an_aligned_table_by_default(
@@ -298,12 +420,20 @@ def test_finops_query_prints_an_aligned_table_by_default(
     assert [line.split()[0] for line in lines[2:]] == [c.service for c in expected]
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["day", "--org", ORGS[0], "--date", "2025-07-01"],
+        ["tickets", "--org", ORGS[0]],
+        ["revenue"],
+        ["genai", "--org", ORGS[0]],
+    ],
+    ids=lambda argv: argv[0],
+)
 def test_querying_before_loading_says_to_run_finops_load(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
 ) -> None:
-    code, out, err = run(
-        ["query", "q3", "--org", ORGS[0], "--date", "2025-07-01", "--lake", str(tmp_path)], capsys
-    )
+    code, out, err = run(["query", *argv, "--lake", str(tmp_path)], capsys)
     assert code == 5 and out == ""
     assert "run `finops load` first" in err
     assert not (tmp_path / "serving").exists()  # a query never creates the store
@@ -318,12 +448,47 @@ def test_loading_a_lake_without_gold_is_a_clear_error(
 
 
 def test_every_serving_command_help_shows_an_example(capsys: pytest.CaptureFixture[str]) -> None:
-    for argv in (["load"], ["query"], ["query", "q1"], ["query", "q2"], ["query", "q3"]):
+    names = [name for q in QUESTIONS for name in (q.name, q.alias) if name]
+    assert names == [
+        "daily-usage",
+        "q1",
+        "top-services",
+        "q2",
+        "tickets",
+        "q3",
+        "revenue",
+        "q4",
+        "genai",
+        "q5",
+        "day",
+    ]
+    for argv in (["load"], ["query"], *(["query", name] for name in names)):
         with pytest.raises(SystemExit) as done:
             main([*argv, "--help"])
         assert done.value.code == 0
         out = capsys.readouterr().out
         assert "example:\n  finops " + argv[0] in out
+
+
+def test_each_questions_help_teaches_its_arguments_and_defaults(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def help_of(*argv: str) -> str:
+        with pytest.raises(SystemExit):
+            main(["query", *argv, "--help"])
+        return " ".join(capsys.readouterr().out.split())
+
+    listing = help_of()
+    for question in QUESTIONS:
+        assert question.summary in listing
+    tickets = help_of("q3")
+    assert "finops query tickets" in tickets and help_of("tickets") == tickets
+    assert "--days DAYS window length (default 30)" in tickets
+    assert "latest ticket date loaded, of any org" in tickets
+    assert "--date" not in tickets  # the old option is caught, never taught
+    assert "--org ORG organisation id (default: every org)" in help_of("revenue")
+    assert "(default: the first day loaded)" in help_of("genai")
+    assert "--date DATE the usage date" in help_of("day")
 
 
 def test_a_reader_sees_the_previous_rows_until_a_load_commits_then_only_the_new_ones(
@@ -374,11 +539,20 @@ def test_finops_load_drops_the_rows_a_new_gold_no_longer_has(
     assert run(["load", *lake, *MEMORY], capsys)[0] == 0
     kept = [row for row in GOLD if row["usage_date"] != LATEST]
     DeltaLake(gold_lake).write_table(DAILY_USAGE.table, kept, WriteMode.OVERWRITE)
+    tickets = [row for row in SERVED[TICKETS_BY_ORG] if row["ticket_date"] != TICKETS_LATEST]
+    DeltaLake(gold_lake).write_table(TICKETS_BY_ORG.source, tickets, WriteMode.OVERWRITE)
+    loaded = SERVED_ROWS - (len(GOLD) - len(kept)) - (len(SERVED[TICKETS_BY_ORG]) - len(tickets))
     code, out, _ = run(["load", *lake, *MEMORY], capsys)
-    assert code == 0 and f"loaded {len(kept)} gold rows into sqlite" in out
+    assert code == 0 and f"loaded {loaded} gold rows into sqlite" in out
     with SqliteServingStore(gold_lake.serving_sqlite, create_schema=False) as store:
         assert store.count(DAILY) == len(kept)
         assert LATEST not in store.index_values(DAILY, "usage_date")
+        assert store.count(TICKETS_BY_ORG) == len(tickets)
+        assert queries.latest_ticket_date(store) == max(
+            day for row in tickets if isinstance(day := row["ticket_date"], dt.date)
+        )
+        assert queries.latest_ticket_date(store) != TICKETS_LATEST
+        assert sum(store.count(table) for table in SERVING_TABLES) == loaded
     record = json.loads(sorted(gold_lake.runs.glob("*-load.json"))[-1].read_text())
     assert record["finished"] is True
-    assert record["stages"][0]["counts"] == {"rows_upserted": len(kept), "serving_rows": len(kept)}
+    assert record["stages"][0]["counts"] == {"rows_upserted": loaded, "serving_rows": loaded}

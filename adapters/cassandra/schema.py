@@ -4,12 +4,15 @@ one partition.
 For each `ServingTable`:
 - the table itself, PRIMARY KEY ((partition key), clustering key...) WITH CLUSTERING ORDER BY
   (... ASC), its columns typed by `CQL_TYPES`. For `daily_usage_by_org` that is one partition per
-  org, clustered by day then service: Q1 and Q3 are slices of it, Q2 sums a slice in
-  `finops_core.queries` (a table keyed by service could not pre-aggregate an arbitrary window).
+  org, clustered by day then service: Q1 and the per-day detail are slices of it, Q2 sums a slice
+  in `finops_core.queries` (a table keyed by service could not pre-aggregate an arbitrary
+  window). `tickets_by_org` (org; ticket_date, severity), `revenue_by_org` (org; month) and
+  `genai_tokens_by_org` (org; usage_date) answer Q3, Q4 and Q5 the same way.
 - one table per `ValueIndex`, named after the index: PRIMARY KEY ((scope), <column>) in the
-  index's order, with a single partition `scope = 'all'`. `usage_dates` (usage_date DESC) gives
-  the latest date as the first row of one partition; `orgs` (org_id) lists the partitions, so
-  counting rows is a sum of per-partition counts instead of a scan of the whole table.
+  index's order, with a single partition `scope = 'all'`. `usage_dates` and `ticket_dates`
+  (DESC) give the latest date as the first row of one partition; `orgs`, `revenue_orgs`,
+  `ticket_orgs` and `genai_orgs` list a table's partitions, so counting rows is a sum of
+  per-partition counts instead of a scan, and Q4 for every org reads each org's partition.
 - `schema_version`: the version of this schema applied to the keyspace.
 
 A count map is `frozen<map<text, int>>` and a text list `frozen<list<text>>`: they are always
@@ -31,8 +34,10 @@ if TYPE_CHECKING:
     from cassandra.cluster import Session
 
 # Version 1 is unchanged by the derivation: the derived DDL creates exactly the tables, columns,
-# types, keys and clustering orders that the hand-written version 1 created.
-SCHEMA_VERSION = 1
+# types, keys and clustering orders that the hand-written version 1 created. Version 2 adds the
+# revenue, tickets and GenAI tables and their index tables (IF NOT EXISTS: a version 1 keyspace
+# gains them when the schema is applied again; its tables are unchanged).
+SCHEMA_VERSION = 2
 VERSION_TABLE = "schema_version"
 # The column and single partition of the index tables.
 SCOPE_COLUMN = "scope"

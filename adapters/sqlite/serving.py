@@ -32,8 +32,9 @@ from finops_core.serving import SERVING_TABLES, ServingTable
 from finops_core.tables import Row, count_map, text_list
 
 # 2: the DDL is derived from the declarations (index named after its ValueIndex, no column
-# DEFAULT); files of version 1 are upgraded in place when opened with create_schema.
-SCHEMA_VERSION = 2
+# DEFAULT); 3: the revenue, tickets and GenAI tables (version 2's tables unchanged). Files of an
+# older version are upgraded in place when opened with create_schema.
+SCHEMA_VERSION = 3
 VERSION_TABLE = "schema_version"
 _CHUNK = 10_000
 

@@ -12,6 +12,7 @@ from entrypoints.commands.common import (
     writes_lake,
 )
 from entrypoints.containers import Container
+from finops_core.serving import SERVING_TABLES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,13 +20,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         subparsers,
         "load",
         "load the gold marts into the serving store",
-        "Read every served gold mart (org_daily_usage_by_service) through the engine and load\n"
-        "it into the serving store: the store's table becomes the mart's rows (idempotent; rows\n"
-        "the mart no longer has are deleted). SQLite loads in one transaction: queries see the\n"
-        "previous rows until it commits, and a killed load leaves them. Cassandra upserts, then\n"
-        "deletes what it holds that the load did not write; with Spark the executors write\n"
-        "their partitions themselves. Prints rows loaded, seconds and rows/s, and writes a run\n"
-        "record (kind load) to <lake>/_runs/.",
+        f"Read every served gold mart ({', '.join(t.source.name for t in SERVING_TABLES)})\n"
+        "through the engine and load each into the serving store: the store's table becomes the\n"
+        "mart's rows (idempotent; rows the mart no longer has are deleted). SQLite loads each\n"
+        "table in one transaction: queries see its previous rows until it commits, and a killed\n"
+        "load leaves them. Cassandra upserts, then deletes what it holds that the load did not\n"
+        "write; with Spark the executors write their partitions themselves. Prints rows loaded,\n"
+        "seconds and rows/s, and writes a run record (kind load) to <lake>/_runs/.",
         "finops load --serving cassandra   # after `finops batch`",
     )
     add_lake_option(parser)

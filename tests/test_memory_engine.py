@@ -50,7 +50,10 @@ def test_memory_batch_on_the_real_dataset_accounts_for_every_landing_event(real_
     assert len({(r["org_id"], r["usage_date"], r["service"]) for r in gold}) == len(gold)
     record = json.loads(sorted((real_lake / "_runs").glob("*.json"))[-1].read_text())
     assert all(check["passed"] for check in record["reconciliations"])
-    assert len(record["reconciliations"]) == 4
+    # The events' path (4), the other marts against their sources (9), revenue rows = invoices,
+    # one scored anomaly row per gold row.
+    assert len(record["reconciliations"]) == 15
+    marts_before = {table.id: canonical(lake.read_table(table)) for table in GOLD_TABLES}
 
     ledger = lake.read_table(tables.LANDING_FILES)
     assert sum(row["lines"] for row in ledger) == landing_lines
@@ -64,6 +67,7 @@ def test_memory_batch_on_the_real_dataset_accounts_for_every_landing_event(real_
     assert main(["batch", "--engine", "memory", "--lake", str(real_lake)]) == 0
     assert canonical(lake.read_table(tables.QUARANTINE_EVENTS)) == canonical(quarantine)
     assert canonical(lake.read_table(marts.DAILY_USAGE.table)) == canonical(gold)
+    assert {table.id: canonical(lake.read_table(table)) for table in GOLD_TABLES} == marts_before
     assert lake.read_table(tables.LANDING_FILES) == ledger
     assert DeltaTable(str(LakeLayout(real_lake).table(tables.BRONZE_EVENTS))).version() == (
         bronze_version

@@ -25,7 +25,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from plain_spark_reference import MIN_COST_USD, SHUFFLE_PARTITIONS, event_schema, gold_of
+from plain_spark_reference import (
+    MIN_COST_USD,
+    SHUFFLE_PARTITIONS,
+    event_schema,
+    gold_of,
+    gold_totals,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -108,11 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         _write(gold_of(silver), out / "gold" / "org_daily_usage_by_service", "usage_date")
         phases["gold"] = time.perf_counter() - started
-        totals = (
-            spark.read.format("delta")
-            .load(str(out / "gold" / "org_daily_usage_by_service"))
-            .agg(F.count(F.lit(1)).alias("rows"), F.sum("daily_cost_usd").alias("cost"))
-            .first()
+        totals = gold_totals(
+            spark.read.format("delta").load(str(out / "gold" / "org_daily_usage_by_service"))
         )
     finally:
         spark.stop()

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import DataFrame, Row, SparkSession
     from pyspark.sql.types import StructType
 
 SHUFFLE_PARTITIONS = 4
@@ -92,6 +92,13 @@ def gold_of(kept: DataFrame) -> DataFrame:
     )
 
 
+def gold_totals(gold: DataFrame) -> Row | None:
+    """The written gold's row count (`rows`) and total cost (`cost`), read back."""
+    from pyspark.sql import functions as F
+
+    return gold.agg(F.count(F.lit(1)).alias("rows"), F.sum("daily_cost_usd").alias("cost")).first()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -101,7 +108,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from pyspark.sql import SparkSession
-    from pyspark.sql import functions as F
 
     started = time.perf_counter()
     spark = (
@@ -118,11 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             str(args.out)
         )
         job_seconds = time.perf_counter() - started
-        totals = (
-            spark.read.parquet(str(args.out))
-            .agg(F.count(F.lit(1)).alias("rows"), F.sum("daily_cost_usd").alias("cost"))
-            .first()
-        )
+        totals = gold_totals(spark.read.parquet(str(args.out)))
     finally:
         spark.stop()
     assert totals is not None

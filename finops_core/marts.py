@@ -170,11 +170,7 @@ class Mart:
             if unknown:
                 raise ValueError(f"{self.name}.{derived.name} reads unknown {unknown}")
             inputs[derived.name] = Column(derived.name, derived.type)
-        read = set(columns_read(self.where) if self.where else ())
-        read |= {g.source for g in self.grain}
-        for measure in self.measures:
-            read |= measure_reads(measure)
-        unknown = sorted(read - set(inputs))
+        unknown = sorted(self._reads_after_derive() - set(inputs))
         if unknown:
             raise ValueError(f"{self.name} reads {unknown}: not columns of {self.source.id}")
         grain = tuple(Column(g.name, inputs[g.source].type, nullable=False) for g in self.grain)
@@ -211,14 +207,17 @@ class Mart:
     def source_columns(self) -> tuple[str, ...]:
         """The columns of the source table the mart reads (its filter, derivations, grain and
         measures), in table order."""
-        derived = {d.name for d in self.derive}
+        read = self._reads_after_derive().union(*(columns_read(d.value) for d in self.derive))
+        read -= {d.name for d in self.derive}
+        return tuple(name for name in self.source.column_names if name in read)
+
+    def _reads_after_derive(self) -> frozenset[str]:
+        """The columns the filter, the grain and the measures read (source or derived)."""
         read = set(columns_read(self.where) if self.where else ())
         read |= {g.source for g in self.grain}
         for measure in self.measures:
             read |= measure_reads(measure)
-        for d in self.derive:
-            read |= columns_read(d.value)
-        return tuple(name for name in self.source.column_names if name in read - derived)
+        return frozenset(read)
 
 
 UNKNOWN_SERVICE = "unknown"  # a silver event whose resource is unknown may have no service

@@ -45,10 +45,10 @@ from finops_core.lake import LakeLayout
 from finops_core.marts import (
     DAILY_USAGE,
     MARTS,
-    Count,
     Mart,
     Sum,
     counted_count,
+    counted_measure,
     kept_count,
     reconciled_marts,
     reconciled_sums,
@@ -388,7 +388,8 @@ def write_mart(spark: SparkSession, lake: LakeLayout, mart: Mart) -> dict[str, f
         kept_stats = {name: float(seen[name] or 0) for name in seen.asDict()}
         kept_stats["kept"] = int(seen["kept"])
     rows = transforms.grouped_rows(mart, kept).persist(StorageLevel.MEMORY_AND_DISK)
-    counted = next((m.name for m in mart.measures if isinstance(m, Count)), None)
+    counted_by = counted_measure(mart)
+    counted = counted_by.name if counted_by is not None else None
     sums = [m.name for m in mart.accumulating if isinstance(m, Sum)]
     try:
         stats = rows.agg(

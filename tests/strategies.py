@@ -16,13 +16,14 @@ import functools
 import hashlib
 import io
 import json
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from finops_core.catalogue import UNIT_BY_METRIC
-from finops_core.contracts import EVENT_KEYS_V1, MASTER_SOURCES, USAGE_EVENTS
+from finops_core.contracts import EVENT_KEYS_V1, MASTER_SOURCES, USAGE_EVENTS, SourceContract
 from finops_core.intake import LandingFile
 
 ORG_IDS = ("org_aaaa0001", "org_bbbb0002", "org_cccc0003")
@@ -188,7 +189,7 @@ def event_files(draw: st.DrawFn, max_files: int = 3, max_lines: int = 25) -> dic
                 lines.append(draw(malformed_lines()))
             else:
                 lines.append(json.dumps(draw(events)).encode())
-        if lines and draw(st.booleans()):
+        if len(lines) > 0 and draw(st.booleans()):
             lines.append(lines[draw(_integers(0, len(lines) - 1))])  # an exact repeat
         files[f"usage_events_stream/events_part_{index:04d}.jsonl"] = b"".join(
             line + b"\n" for line in lines
@@ -196,9 +197,17 @@ def event_files(draw: st.DrawFn, max_files: int = 3, max_lines: int = 25) -> dic
     return files
 
 
-def master_csvs() -> dict[str, bytes]:
-    """Small master files consistent with ORG_IDS and RESOURCES (plus quirks of their own)."""
-    rows: dict[str, list[list[str]]] = {contract.name: [] for contract in MASTER_SOURCES}
+# ---- masters ------------------------------------------------------------------------------------
+
+# source name -> rows, each the CSV fields in the order of `contract.column_names`
+MasterRows = dict[str, list[list[str]]]
+MASTER_CONTRACTS: dict[str, SourceContract] = {c.name: c for c in MASTER_SOURCES}
+
+
+def fixed_master_rows() -> MasterRows:
+    """Small master rows consistent with ORG_IDS and RESOURCES (plus quirks of their own): one
+    invoice and one ticket an organisation."""
+    rows: MasterRows = {contract.name: [] for contract in MASTER_SOURCES}
     for index, org in enumerate(ORG_IDS):
         rows["customers_orgs"].append(
             [
@@ -258,6 +267,12 @@ def master_csvs() -> dict[str, bytes]:
         rows["resources"].append(
             [resource, org, service, region, created, "running", '["env:prod", "team:a,b"]']
         )
+    return rows
+
+
+def master_files(rows: MasterRows) -> dict[str, bytes]:
+    """The seven master CSVs holding `rows`, written as the feed writes them: the contract's
+    header, `\\n` line ends, minimal RFC 4180 quoting."""
     files = {}
     for contract in MASTER_SOURCES:
         buffer = io.StringIO()
@@ -268,10 +283,187 @@ def master_csvs() -> dict[str, bytes]:
     return files
 
 
+def master_csvs() -> dict[str, bytes]:
+    """Small master files consistent with ORG_IDS and RESOURCES (plus quirks of their own)."""
+    return master_files(fixed_master_rows())
+
+
+def in_column_order(contract: SourceContract, fields: dict[str, str]) -> list[str]:
+    """A CSV row of `contract`: `fields` (every column, no other) in the contract's order."""
+    if sorted(fields) != sorted(contract.column_names):
+        raise ValueError(
+            f"{contract.name} has columns {contract.column_names}, not {sorted(fields)}"
+        )
+    return [fields[name] for name in contract.column_names]
+
+
+BILLING_MONTHS = tuple(f"2025-{month:02d}-01" for month in range(1, 13))
+BAD_DATES = ("", "2025-13-01", "2025-02-30", "July")  # each is a null date in bronze
+TICKET_DAYS = ("2025-06-30", "2025-07-01", "2025-07-02", "2025-07-17")
+# Currency -> the range of the feed's rates to USD: its USD invoices carry rates that are not 1.
+# BRL: a currency the feed does not use (converted by its rate like any other but USD).
+FX_RANGES = {
+    "USD": (0.85, 1.12),
+    "EUR": (0.998, 1.198),
+    "ARS": (0.00133, 0.00162),
+    "BRL": (0.17, 0.19),
+}
+CURRENCIES = ("USD", "USD", "USD", "EUR", "EUR", "ARS", "ARS", "BRL", "")
+SEVERITIES = ("low", "medium", "high", "critical", "critical", "")
+TICKET_CATEGORIES = ("billing", "performance", "security")
+CSATS = ("1.0", "2.0", "3.0", "4.0", "5.0", "4", "0.0", "6.0", "7.0", "", "", "abc")
+SLA_FLAGS = ("True", "False", "False", "true", "false", "", "yes")
+
+
+@functools.cache
+def _amounts(min_value: float, max_value: float) -> st.SearchStrategy[str]:
+    """An amount with cents as the CSV spells it (`repr` of the float)."""
+    return st.floats(min_value, max_value).map(lambda x: repr(round(x, 2)))
+
+
+@functools.cache
+def _subtotals() -> st.SearchStrategy[str]:
+    """Mostly invoices, some credit notes (a negative subtotal), a zero, a word, nothing."""
+    return st.one_of(
+        _amounts(0.0, 5000.0),
+        _amounts(0.0, 5000.0),
+        _amounts(-800.0, -0.01),
+        st.sampled_from(("0.0", "abc", "")),
+    )
+
+
+@functools.cache
+def _optional_amounts(min_value: float, max_value: float) -> st.SearchStrategy[str]:
+    return st.one_of(st.just(""), _amounts(min_value, max_value))
+
+
+@functools.cache
+def _exchange_rates(currency: str) -> st.SearchStrategy[str]:
+    """A rate to USD of `currency` (no currency: any rate), or 1, or none, or a word."""
+    low, high = FX_RANGES.get(currency, (0.5, 2.0))
+    rates = st.floats(low, high).map(lambda x: repr(round(x, 5)))
+    return st.one_of(rates, rates, st.sampled_from(("1.0", "1", "", "abc")))
+
+
+@functools.cache
+def _org_months() -> st.SearchStrategy[list[tuple[str, str]]]:
+    """Every (org, month) pair in some order: an invoice takes one, as the feed has one invoice
+    per organisation and month (the revenue mart's grain: the audit's `revenue rows = invoices`
+    holds it to that)."""
+    return st.permutations([(org, month) for org in ORG_IDS for month in BILLING_MONTHS])
+
+
+def _rare(draw: st.DrawFn, one_in: int) -> bool:
+    """True one draw in `one_in`; false in the simplest example (its rows are ordinary ones)."""
+    return draw(_integers(1, one_in)) == one_in
+
+
+def _invoice(draw: st.DrawFn, number: int, org: str, month: str) -> list[str]:
+    currency = draw(_sampled_from(CURRENCIES))
+    return in_column_order(
+        MASTER_CONTRACTS["billing_monthly"],
+        {
+            "invoice_id": f"inv_{number:08d}",
+            "org_id": "" if _rare(draw, 20) else org,
+            "month": draw(_sampled_from(BAD_DATES)) if _rare(draw, 15) else month,
+            "subtotal": draw(_subtotals()),
+            "credits": draw(_optional_amounts(0.0, 300.0)),
+            "taxes": draw(_optional_amounts(-150.0, 1000.0)),
+            "currency": currency,
+            "exchange_rate_to_usd": draw(_exchange_rates(currency)),
+        },
+    )
+
+
+def _ticket(draw: st.DrawFn, number: int, earlier: list[list[str]]) -> list[str]:
+    """A ticket; one in three is of the organisation, day and severity of an earlier one."""
+    contract = MASTER_CONTRACTS["support_tickets"]
+    if earlier and _rare(draw, 3):
+        copied = earlier[draw(_integers(0, len(earlier) - 1))]
+        same = dict(zip(contract.column_names, copied, strict=True))
+        org, day, severity = same["org_id"], same["created_at"], same["severity"]
+    else:
+        org = "" if _rare(draw, 25) else draw(_sampled_from(ORG_IDS))
+        day = (
+            draw(_sampled_from(BAD_DATES)) if _rare(draw, 15) else draw(_sampled_from(TICKET_DAYS))
+        )
+        severity = draw(_sampled_from(SEVERITIES))
+    return in_column_order(
+        contract,
+        {
+            "ticket_id": f"tkt_{number:08d}",
+            "org_id": org,
+            "category": draw(_sampled_from(TICKET_CATEGORIES)),
+            "severity": severity,
+            "created_at": day,
+            "resolved_at": draw(_sampled_from(("", "", "2025-07-03", "2025-07-20"))),
+            "csat": draw(_sampled_from(CSATS)),
+            "sla_breached": draw(_sampled_from(SLA_FLAGS)),
+        },
+    )
+
+
 @st.composite
-def landing_zones(draw: st.DrawFn, max_files: int = 3, max_lines: int = 25) -> dict[str, bytes]:
-    """A whole landing folder: the seven master CSVs and a few quirky JSONL files."""
-    return {**master_csvs(), **draw(event_files(max_files=max_files, max_lines=max_lines))}
+def drawn_master_rows(draw: st.DrawFn, max_invoices: int = 12, max_tickets: int = 15) -> MasterRows:
+    """The fixed masters with drawn invoices and tickets of ORG_IDS (ids unique in the set):
+    currencies USD (rates not 1 too), EUR, ARS, one the feed lacks or none; credit notes, no
+    credits, no taxes, rates that are none or a word; tickets of every severity (or none),
+    open or resolved, CSAT in and out of 1..5 or none, SLA breached or not, several of an
+    organisation, day and severity; now and then no organisation or an impossible date."""
+    rows = fixed_master_rows()
+    invoices = draw(_integers(0, max_invoices))
+    rows["billing_monthly"] = [
+        _invoice(draw, number, org, month)
+        for number, (org, month) in enumerate(draw(_org_months())[:invoices])
+    ]
+    tickets: list[list[str]] = []
+    for number in range(draw(_integers(0, max_tickets))):
+        tickets.append(_ticket(draw, number, tickets))
+    rows["support_tickets"] = tickets
+    return rows
+
+
+@functools.cache
+def drawn_master_csvs(
+    max_invoices: int = 12, max_tickets: int = 15
+) -> st.SearchStrategy[dict[str, bytes]]:
+    """The seven master CSVs of `drawn_master_rows`."""
+    return drawn_master_rows(max_invoices=max_invoices, max_tickets=max_tickets).map(master_files)
+
+
+def _in_year(date: str, year: int) -> str:
+    return f"{year}{date[4:]}" if date.startswith("2025-") else date
+
+
+def merged_master_rows(examples: Sequence[MasterRows]) -> MasterRows:
+    """One master set: the fixed masters with every example's invoices and tickets, example n's
+    ids suffixed `_<n>` (unique across examples) and its invoices' months moved to year 2025 + n
+    (still one invoice per organisation and month)."""
+    rows = fixed_master_rows()
+    billing, tickets = MASTER_CONTRACTS["billing_monthly"], MASTER_CONTRACTS["support_tickets"]
+    month = billing.column_names.index("month")
+    merged: dict[str, list[list[str]]] = {billing.name: [], tickets.name: []}
+    for number, example in enumerate(examples):
+        for contract in (billing, tickets):
+            key = contract.column_names.index(contract.natural_key[0])
+            for row in example[contract.name]:
+                copy = list(row)
+                copy[key] = f"{row[key]}_{number:03d}"
+                if contract is billing:
+                    copy[month] = _in_year(row[month], 2025 + number)
+                merged[contract.name].append(copy)
+    rows.update(merged)
+    return rows
+
+
+@st.composite
+def landing_zones(
+    draw: st.DrawFn, max_files: int = 3, max_lines: int = 25, drawn_masters: bool = False
+) -> dict[str, bytes]:
+    """A whole landing folder: the seven master CSVs (`drawn_masters`: with drawn invoices and
+    tickets) and a few quirky JSONL files."""
+    masters = draw(drawn_master_csvs()) if drawn_masters else master_csvs()
+    return {**masters, **draw(event_files(max_files=max_files, max_lines=max_lines))}
 
 
 def write_landing(landing: dict[str, bytes], root: Any) -> None:

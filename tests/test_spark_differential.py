@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,17 @@ from finops_core.tables import (
     Table,
 )
 from tests.spark_fixtures import RUN, JsonLinesSink, Lakes, run_both
-from tests.strategies import drawn, event_files, master_csvs, write_landing
+from tests.strategies import (
+    MasterRows,
+    drawn,
+    drawn_master_rows,
+    event_files,
+    master_csvs,
+    master_files,
+    merged_master_rows,
+    write_landing,
+)
+from tests.test_drawn_masters import mart_reconciliations
 from tests.values import bronze_values
 
 pytestmark = pytest.mark.spark
@@ -148,10 +158,14 @@ def generated_landing_count() -> int:
     return settings().max_examples
 
 
-def merged_landing(examples: list[dict[str, bytes]]) -> dict[str, bytes]:
-    """One landing: the strategies' masters and every example's events files, example n's
-    `events_part_0001.jsonl` renamed `events_part_<n>_0001.jsonl` (its files keep their order)."""
-    landing = master_csvs()
+def merged_landing(
+    examples: list[dict[str, bytes]], masters: Sequence[MasterRows] = ()
+) -> dict[str, bytes]:
+    """One landing: the strategies' masters (with every drawn master set's invoices and tickets,
+    as `merged_master_rows` merges them, when `masters` are given) and every example's events
+    files, example n's `events_part_0001.jsonl` renamed `events_part_<n>_0001.jsonl` (its files
+    keep their order)."""
+    landing = master_files(merged_master_rows(masters)) if masters else master_csvs()
     for number, files in enumerate(examples):
         for relative, content in files.items():
             landing[relative.replace("events_part_", f"events_part_{number:03d}_", 1)] = content
@@ -162,7 +176,8 @@ def test_generated_landing_zones_give_the_same_lake_in_both_engines(
     spark_engine: Any, tmp_path: Path
 ) -> None:
     examples = drawn(event_files(max_files=3, max_lines=25), generated_landing_count())
-    landing = merged_landing(examples)
+    masters = drawn(drawn_master_rows(), generated_landing_count())
+    landing = merged_landing(examples, masters)
     assert len(landing) - len(master_csvs()) == sum(len(files) for files in examples)
     write_landing(landing, tmp_path / "landing")
     results = run_both(tmp_path / "landing", tmp_path / "lakes", spark_engine)
@@ -170,13 +185,37 @@ def test_generated_landing_zones_give_the_same_lake_in_both_engines(
         assert_same_lakes(results, spark_engine)
     except AssertionError as error:
         error.add_note(
-            f"{len(examples)} generated landings, example n in events_part_<n>_*.jsonl, "
-            f"are kept in {tmp_path / 'landing'}"
+            f"{len(examples)} generated landings, example n in events_part_<n>_*.jsonl and "
+            f"in the masters' ids ending _<n>, are kept in {tmp_path / 'landing'}"
         )
         raise
     counts = usecases.merged_counts(results["spark"][1])
     assert counts["bronze_events.malformed"] > 0 and counts["silver.duplicates"] > 0
     assert counts["silver.quarantined"] > 0 and counts["gold.gold_rows"] > 0
+    assert_the_drawn_masters_reached_the_marts(results["spark"][0], masters)
+    failed = [check for check in mart_reconciliations(counts) if not check.passed]
+    assert failed == []
+
+
+def assert_the_drawn_masters_reached_the_marts(lake: Path, masters: Sequence[MasterRows]) -> None:
+    """Every drawn invoice and ticket is a silver row, and the drawing did not degenerate:
+    credit notes, USD invoices (rates forced to 1 among them) and others, critical and open
+    tickets, several tickets of one organisation, day and severity."""
+    for name in ("billing_monthly", "support_tickets"):
+        drawn_rows = sum(len(example[name]) for example in masters)
+        assert len(table(lake, SILVER_MASTERS[name])) == drawn_rows > 50, name
+    revenue = table(lake, REVENUE.table)
+    assert len(revenue) > 50
+    assert sum(row["credit_note"] for row in revenue) > 5
+    assert sum(row["usd_rate_forced"] for row in revenue) > 5
+    assert {"USD", "EUR", "ARS"} <= {row["currency"] for row in revenue}
+    assert sum(row["invoice_count"] for row in revenue) == len(revenue)
+    tickets = table(lake, TICKETS.table)
+    assert sum(row["tickets"] for row in tickets if row["severity"] == "critical") > 5
+    assert sum(row["open_tickets"] for row in tickets) > 5
+    assert max(row["tickets"] for row in tickets) > 1
+    assert sum(row["sla_breached"] for row in tickets) > 0
+    assert sum(row["csat_responses"] for row in tickets) > 0
 
 
 def test_a_landing_of_one_empty_events_file_gives_the_same_empty_lake_in_both_engines(

@@ -40,6 +40,7 @@ DEMO_Q1_COLUMNS = (
     "carbon_kg",
 )
 COST_COLUMNS = ("service", "total_cost_usd")
+DEMO_ANOMALIES = 5  # the anomalies the demo shows
 
 
 def _say(message: str) -> None:
@@ -198,10 +199,17 @@ def generate_landing(
 
 
 def _require_gold(container: Container) -> None:
+    """Every served mart's gold table exists: none is a lake never batched, some a lake an
+    older version batched (its gold lacks the newer marts)."""
     lake = container.lake()
-    if not all(lake.has_table(table.source) for table in SERVING_TABLES):
+    root = container.layout().root
+    missing = [table.source.name for table in SERVING_TABLES if not lake.has_table(table.source)]
+    if len(missing) == len(SERVING_TABLES):
+        raise DatasetMissing(f"The lake {root} has no gold rows; run `finops batch` first.")
+    if missing:
         raise DatasetMissing(
-            f"The lake {container.layout().root} has no gold rows; run `finops batch` first."
+            f"The lake {root} has no gold table {', '.join(missing)} (a batch of an older "
+            "version wrote its gold); run `finops batch` again to write every mart."
         )
 
 
@@ -311,6 +319,9 @@ def _show_answers(container: Container) -> None:
     print(render_rows(queries.revenue(store, org), queries.REVENUE_COLUMNS))
     print(f"\nQ5: GenAI tokens and cost of {org} per day, {first} .. {latest}")
     print(render_rows(queries.genai(store, org, first, latest), queries.GENAI_COLUMNS))
+    print(f"\nCost anomalies of {org}, the {DEMO_ANOMALIES} largest impacts")
+    found = queries.anomalies(store, org_id=org, limit=DEMO_ANOMALIES)
+    print(render_rows(found, queries.ANOMALY_COLUMNS))
 
 
 def render_checks(checks: Sequence[Reconciliation]) -> str:

@@ -39,6 +39,8 @@ def _cell(value: Any) -> str:
         return f"{value:,.6f}".rstrip("0").rstrip(".") if value == value else "nan"
     if isinstance(value, Mapping):
         return ",".join(f"{k}={v}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return ",".join(str(item) for item in value)
     return str(value)
 
 

@@ -31,9 +31,10 @@ import attrs
 
 from finops_core.contracts import Column, LogicalType
 from finops_core.marts import DAILY_USAGE, Mart
-from finops_core.tables import Layer, Row, Table
+from finops_core.tables import Layer, Row, Table, text_set
 
-# The methods' ids, in the fixed order `flagged_methods` lists them.
+# The methods' ids; `flagged_methods` is a set of them (held in ascending order, the order a
+# store's set gives them back in).
 Z_SCORE, MAD_SCORE, P99 = "z_score", "mad_score", "p99"
 METHODS: tuple[str, ...] = (Z_SCORE, MAD_SCORE, P99)
 
@@ -91,7 +92,7 @@ SCORE_COLUMNS: tuple[Column, ...] = (
     Column(MAD_SCORE, LogicalType.FLOAT),
     Column("p99_usd", LogicalType.FLOAT),  # the baseline's `percentile`-th percentile
     Column("methods_flagged", LogicalType.INTEGER, nullable=False),  # 0..3
-    Column("flagged_methods", LogicalType.STRING_LIST, nullable=False),  # ids, in METHODS order
+    Column("flagged_methods", LogicalType.STRING_SET, nullable=False),  # the methods' ids
     Column("is_anomaly", LogicalType.BOOLEAN, nullable=False),  # >= min_methods flagged
 )
 
@@ -233,7 +234,7 @@ def score(policy: AnomalyPolicy, x: float, baseline: Iterable[float]) -> dict[st
         MAD_SCORE: mad_score,
         "p99_usd": p99,
         "methods_flagged": len(flagged),
-        "flagged_methods": flagged,
+        "flagged_methods": text_set(flagged),
         "is_anomaly": len(flagged) >= policy.min_methods,
     }
 

@@ -27,6 +27,9 @@ class LogicalType(enum.Enum):
     # Lake and serving tables also hold these (never a landing column).
     STRING_LIST = "string_list"  # a list of texts, e.g. quality flags or quarantine reasons
     COUNT_MAP = "count_map"  # text -> count, e.g. how many events of a group carry each flag
+    # Texts without repeats or order, held as a list in ascending order (a set where the store
+    # has one), e.g. the methods that flag an anomaly.
+    STRING_SET = "string_set"
 
 
 class FileFormat(enum.Enum):

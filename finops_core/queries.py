@@ -16,6 +16,7 @@ from typing import cast
 
 from finops_core.ports import ServiceCost, SliceReader
 from finops_core.serving import (
+    ANOMALIES_BY_DAY,
     DAILY_USAGE_BY_ORG,
     GENAI_TOKENS_BY_ORG,
     REVENUE_BY_ORG,
@@ -44,6 +45,18 @@ REVENUE_COLUMNS = (
     "net_revenue_usd",
 )
 GENAI_COLUMNS = ("usage_date", "total_tokens", "genai_cost_usd", "cost_per_1k_tokens_usd")
+ANOMALY_COLUMNS = (
+    "usage_date",
+    "org_id",
+    "service",
+    "daily_cost_usd",
+    "expected_cost_usd",
+    "impact_usd",
+    "z_score",
+    "mad_score",
+    "p99_usd",
+    "flagged_methods",
+)
 # What Q3 reads of each row of the tickets slice.
 _TICKET_READS = ("ticket_date", "severity", "tickets", "sla_breached")
 
@@ -196,6 +209,45 @@ def genai(
         columns=GENAI_COLUMNS,
     )
     return sorted(rows, key=lambda row: cast(dt.date, row["usage_date"]))
+
+
+def _within(day: dt.date, start: dt.date | None, end: dt.date | None) -> bool:
+    return (start is None or day >= start) and (end is None or day <= end)
+
+
+def anomalies(
+    store: SliceReader,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    org_id: str | None = None,
+    limit: int | None = None,
+) -> list[dict[str, object]]:
+    """The cost anomalies (org, service, day) with start <= usage_date <= end (either bound open
+    when not given), of one org or of every org: largest impact first, ties by day, org and
+    service; at most `limit` rows. The days come from the table's index (one partition), each
+    day is one partition (one org's slice of it with `org_id`)."""
+    if start is not None and end is not None and start > end:
+        return []
+    days = [
+        day
+        for day in cast(list[dt.date], store.index_values(ANOMALIES_BY_DAY, "usage_date"))
+        if _within(day, start, end)
+    ]
+    org = () if org_id is None else (org_id,)
+    rows = [
+        row
+        for day in days
+        for row in store.read_slice(ANOMALIES_BY_DAY, (day,), org, org, columns=ANOMALY_COLUMNS)
+    ]
+    rows.sort(
+        key=lambda row: (
+            -cast(float, row["impact_usd"]),
+            cast(dt.date, row["usage_date"]),
+            str(row["org_id"]),
+            str(row["service"]),
+        )
+    )
+    return rows if limit is None else rows[:limit]
 
 
 # ---- the reference slice reader ----------------------------------------------------------------

@@ -16,7 +16,7 @@ from typing import Any, Union
 import attrs
 
 from finops_core import anomaly, marts
-from finops_core.serving import SERVING_TABLES
+from finops_core.serving import ANOMALIES_BY_DAY, SERVING_TABLES, ServingTable
 
 RECORD_VERSION = 1
 
@@ -139,8 +139,16 @@ def gold_rows_of(mart: marts.Mart) -> CountRef:
     return GOLD_ROWS if mart is marts.DAILY_USAGE else CountRef("gold", marts.rows_count(mart))
 
 
-# The gold rows of every served mart: what a load puts in the serving store.
-SERVED_GOLD_ROWS = tuple(gold_rows_of(marts.mart(t.source.name)) for t in SERVING_TABLES)
+def served_gold_rows(table: ServingTable) -> CountRef:
+    """The gold stage's count of the rows a serving table holds: its mart's rows, or, for the
+    anomalies (served where `is_anomaly`), the anomaly mart's anomalies."""
+    if table is ANOMALIES_BY_DAY:
+        return CountRef("gold", anomaly.anomalies_count(anomaly.COST_ANOMALIES))
+    return gold_rows_of(marts.mart(table.source.name))
+
+
+# The gold rows of every served table: what a load puts in the serving store.
+SERVED_GOLD_ROWS = tuple(served_gold_rows(table) for table in SERVING_TABLES)
 
 
 def _mart_checks(mart: marts.Mart) -> tuple[Check, ...]:

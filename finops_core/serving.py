@@ -2,7 +2,9 @@
 
 A `ServingTable` holds the rows of one lake table (a mart) under a store-side name, keyed for
 the questions asked of it: every question reads a slice of ONE partition (rows sharing the
-partition key, within a range of the clustering key). A `ValueIndex` asks the store to keep the
+partition key, within a range of the clustering key). With a `where`, it holds only the mart's
+rows where that predicate holds (the anomalies of the cost-anomaly mart): `served_rows` and
+`ServedSink` apply it before any store sees a row. A `ValueIndex` asks the store to keep the
 distinct values of one column where they can be read without a scan (the latest usage date, the
 latest ticket date, the orgs loaded). Stores derive their DDL and row codecs from these values
 and the table's columns; `finops_core.queries` states what each question means over slices.
@@ -10,10 +12,14 @@ and the table's columns; `finops_core.queries` states what each question means o
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
+
 import attrs
 
+from finops_core.anomaly import COST_ANOMALIES
+from finops_core.expressions import Equals, Predicate, columns_read, holds
 from finops_core.marts import DAILY_USAGE, GENAI_TOKENS, REVENUE, TICKETS
-from finops_core.tables import Table
+from finops_core.tables import Row, Table
 
 
 @attrs.frozen
@@ -33,6 +39,7 @@ class ServingTable:
     clustering_key: tuple[str, ...]
     indexes: tuple[ValueIndex, ...] = ()
     description: str = ""
+    where: Predicate | None = None  # only the source rows where it holds are served
 
     def __attrs_post_init__(self) -> None:
         key = (*self.partition_key, *self.clustering_key)
@@ -43,6 +50,8 @@ class ServingTable:
             )
         for index in self.indexes:
             self.source.column(index.column)
+        for column in sorted(columns_read(self.where) if self.where is not None else ()):
+            self.source.column(column)
 
     @property
     def primary_key(self) -> tuple[str, ...]:
@@ -112,11 +121,26 @@ GENAI_TOKENS_BY_ORG = ServingTable(
     description="gold genai_tokens_by_org_date, one partition per organisation",
 )
 
+ANOMALIES_BY_DAY = ServingTable(
+    name="cost_anomalies_by_day",
+    source=COST_ANOMALIES.table,
+    # Only the anomalies (a few hundred of the mart's rows), one partition per day, clustered by
+    # org then service: the anomalies question reads the days of its range from the
+    # `anomaly_dates` index (one partition), then each of those days' partitions. A day's
+    # partition holds at most orgs x services rows, and only anomalous ones.
+    partition_key=("usage_date",),
+    clustering_key=("org_id", "service"),
+    indexes=(ValueIndex("anomaly_dates", "usage_date", descending=True),),
+    description="gold cost_anomaly_mart's anomalies, one partition per day",
+    where=Equals("is_anomaly", True),
+)
+
 SERVING_TABLES: tuple[ServingTable, ...] = (
     DAILY_USAGE_BY_ORG,
     REVENUE_BY_ORG,
     TICKETS_BY_ORG,
     GENAI_TOKENS_BY_ORG,
+    ANOMALIES_BY_DAY,
 )
 
 
@@ -126,3 +150,21 @@ def serving_table(name: str) -> ServingTable:
         if table.name == name:
             return table
     raise KeyError(f"no serving table is named {name!r}")
+
+
+def served_rows(table: ServingTable, rows: Iterable[Row]) -> Iterator[Row]:
+    """The source rows the serving table holds: all of them, or those where its `where` holds."""
+    where = table.where
+    return iter(rows) if where is None else (row for row in rows if holds(where, row))
+
+
+@attrs.frozen
+class ServedSink:
+    """A partition sink that hands `sink` only the rows `table` serves (picklable when `sink`
+    is: a Spark executor runs it)."""
+
+    table: str  # the serving table's name
+    sink: Callable[[Iterable[Row]], int]  # a `ports.PartitionSink`
+
+    def __call__(self, rows: Iterable[Row]) -> int:
+        return self.sink(served_rows(serving_table(self.table), rows))

@@ -112,6 +112,11 @@ def text_list(value: object) -> list[str]:
     return [str(item) for item in value]  # type: ignore[attr-defined]
 
 
+def text_set(value: object) -> list[str]:
+    """A STRING_SET value in its one Python form: its distinct texts in ascending order."""
+    return sorted({str(item) for item in value})  # type: ignore[attr-defined]
+
+
 def columns(*pairs: tuple[str, LogicalType]) -> tuple[Column, ...]:
     return tuple(Column(name, logical_type) for name, logical_type in pairs)
 

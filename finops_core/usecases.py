@@ -16,7 +16,7 @@ from finops_core.runs import (
     merged_counts,
     reconcile,
 )
-from finops_core.serving import SERVING_TABLES, ServingTable
+from finops_core.serving import SERVING_TABLES, ServedSink, ServingTable, served_rows
 from finops_core.tables import LANDING_FILES
 
 __all__ = [
@@ -76,20 +76,22 @@ def load_serving(
     progress: Progress,
     tables: Sequence[ServingTable] = SERVING_TABLES,
 ) -> StageResult:
-    """Load every served mart: the store's table becomes the mart's rows (no row the mart no
-    longer has is kept). Where the store gives a partition sink, the engine runs it where the
-    data is (Spark executors), then the store prunes what the mart lacks; otherwise rows stream
-    through this process into one `replace`."""
+    """Load every served mart: the store's table becomes the mart's rows it serves (no row the
+    mart no longer has is kept). Where the store gives a partition sink, the engine runs it
+    where the data is (Spark executors), then the store prunes what the mart lacks; otherwise
+    rows stream through this process into one `replace`."""
     progress.stage_started("serving")
     started = time.perf_counter()
     upserted = 0
     for table in tables:
         sink = store.partition_sink(table)
         if sink is not None:
-            upserted += engine.export(lake, table.source, sink)
-            store.prune(table, engine.read_rows(lake, table.source))
+            upserted += engine.export(lake, table.source, ServedSink(table.name, sink))
+            store.prune(table, served_rows(table, engine.read_rows(lake, table.source)))
         else:
-            upserted += store.replace(table, engine.read_rows(lake, table.source))
+            upserted += store.replace(
+                table, served_rows(table, engine.read_rows(lake, table.source))
+            )
     counts = {"rows_upserted": upserted, "serving_rows": sum(store.count(t) for t in tables)}
     result = StageResult("serving", counts, time.perf_counter() - started)
     progress.stage_finished(result)

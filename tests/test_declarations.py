@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 
 from finops_core import aggregate, queries, runs
+from finops_core.anomaly import COST_ANOMALIES
 from finops_core.contracts import Column, LogicalType
 from finops_core.marts import (
     DAILY_USAGE,
@@ -23,6 +24,7 @@ from finops_core.marts import (
     Sum,
 )
 from finops_core.serving import (
+    ANOMALIES_BY_DAY,
     DAILY_USAGE_BY_ORG,
     GENAI_TOKENS_BY_ORG,
     REVENUE_BY_ORG,
@@ -107,24 +109,45 @@ def test_a_serving_table_must_be_keyed_by_its_source_primary_key() -> None:
     assert all(set(t.primary_key) == set(t.source.primary_key) for t in SERVING_TABLES)
 
 
-def test_each_served_mart_is_keyed_by_its_primary_key_one_partition_per_org() -> None:
+def test_each_served_mart_is_keyed_by_its_primary_key_one_partition_per_org_or_per_day() -> None:
     served = {t.name: t.source for t in SERVING_TABLES}
     assert served == {
         "daily_usage_by_org": DAILY_USAGE.table,
         "revenue_by_org": REVENUE.table,
         "tickets_by_org": TICKETS.table,
         "genai_tokens_by_org": GENAI_TOKENS.table,
+        "cost_anomalies_by_day": COST_ANOMALIES.table,
     }
     assert {t.name: (t.partition_key, t.clustering_key) for t in SERVING_TABLES} == {
         "daily_usage_by_org": (("org_id",), ("usage_date", "service")),
         "revenue_by_org": (("org_id",), ("month",)),
         "tickets_by_org": (("org_id",), ("ticket_date", "severity")),
         "genai_tokens_by_org": (("org_id",), ("usage_date",)),
+        "cost_anomalies_by_day": (("usage_date",), ("org_id", "service")),
     }
-    for table in SERVING_TABLES:  # partition + clustering key = the mart's key, in its order
-        assert table.primary_key == table.source.primary_key
+    for table in SERVING_TABLES:  # partition + clustering key = the mart's key
+        order = table.primary_key == table.source.primary_key
+        assert order or table is ANOMALIES_BY_DAY  # a day's anomalies are one partition
+        assert sorted(table.primary_key) == sorted(table.source.primary_key)
         assert table.columns == table.source.column_names
         assert serving_table(table.name) is table
+    assert [t.name for t in SERVING_TABLES if t.where is not None] == ["cost_anomalies_by_day"]
+    assert ANOMALIES_BY_DAY.where == Equals("is_anomaly", True)
+
+
+def test_a_serving_table_refuses_a_key_that_is_not_its_marts_or_a_where_on_an_unknown_column() -> (
+    None
+):
+    with pytest.raises(ValueError, match="must be the primary key"):
+        ServingTable("x", COST_ANOMALIES.table, ("usage_date",), ("org_id",))
+    with pytest.raises(KeyError, match="no column 'anomalous'"):
+        ServingTable(
+            "x",
+            COST_ANOMALIES.table,
+            ("usage_date",),
+            ("org_id", "service"),
+            where=Equals("anomalous", True),
+        )
 
 
 def test_the_new_serving_tables_index_their_orgs_and_the_latest_ticket_date() -> None:

@@ -13,7 +13,10 @@ from typing import Any
 import pytest
 
 from adapters.lake.delta import DeltaLake
+from adapters.sqlite.serving import SqliteServingStore
+from entrypoints.app import DEMO_ANOMALIES
 from entrypoints.cli import main
+from finops_core import queries
 from finops_core.lake import LakeLayout
 from finops_core.marts import DAILY_USAGE
 
@@ -39,14 +42,27 @@ def test_the_demo_lands_streams_batches_serves_and_passes_its_audit_then_reruns_
     )
     assert first.returncode == 0, first.stderr[-3000:]
     out = first.stdout
-    marks = ("Q1:", "Q2:", "Q3:", "Q4:", "Q5:", "audit:")
-    q1, q2, q3, q4, q5 = (out.split(marks[n], 1)[1].split(marks[n + 1], 1)[0] for n in range(5))
+    marks = ("Q1:", "Q2:", "Q3:", "Q4:", "Q5:", "Cost anomalies of ", "audit:")
+    q1, q2, q3, q4, q5, anomalies = (
+        out.split(marks[n], 1)[1].split(marks[n + 1], 1)[0] for n in range(6)
+    )
     assert len([line for line in q1.splitlines() if line.startswith("2025-")]) > 0
     assert len([line for line in q2.splitlines()[3:] if line.strip()]) == 5
     # Tickets per day, the org's three monthly invoices, its GenAI days: each a table of rows.
     assert len([line for line in q3.splitlines() if line.startswith("2025-")]) > 0
     assert len([line for line in q4.splitlines() if " 2025-" in line]) == 3
     assert len([line for line in q5.splitlines() if line.startswith("2025-")]) > 0
+    # The org's largest anomalies as the store answers them, with their flagged methods.
+    org = anomalies.split(",", 1)[0]
+    assert org == q1.split("for ", 1)[1].split(",", 1)[0]
+    with SqliteServingStore(LakeLayout(lake).serving_sqlite, create_schema=False) as store:
+        largest = queries.anomalies(store, org_id=org, limit=DEMO_ANOMALIES)
+    assert largest, "the costliest org of the real data has anomalies"
+    shown = [line.split() for line in anomalies.splitlines() if line.startswith("2025-")]
+    assert [(row[0], row[2], row[-1]) for row in shown] == [
+        (str(r["usage_date"]), r["service"], ",".join(r["flagged_methods"]))  # type: ignore[arg-type]
+        for r in largest
+    ]
     audit = out.split("audit:", 1)[1]
     record = json.loads(sorted((lake / "_runs").glob("*-demo.json"))[-1].read_text())
     assert {check["name"] for check in record["reconciliations"]} == {
@@ -85,8 +101,9 @@ def test_the_demo_lands_streams_batches_serves_and_passes_its_audit_then_reruns_
     assert stages["stream"]["counts"]["landing_lines"] == 43_200
     assert stages["silver"]["counts"]["silver_rows"] == 42_989
     assert stages["gold"]["counts"]["gold_rows"] == 11_050
-    # Every served mart: daily usage, revenue, tickets and GenAI tokens (README's row counts).
-    assert stages["serving"]["counts"]["serving_rows"] == 11_050 + 240 + 984 + 848
+    # Every served mart: daily usage, revenue, tickets, GenAI tokens and the cost anomalies
+    # (README's row counts).
+    assert stages["serving"]["counts"]["serving_rows"] == 11_050 + 240 + 984 + 848 + 208
     gold = DeltaLake(LakeLayout(lake)).read_table(DAILY_USAGE.table)
     assert len(gold) == 11_050
 

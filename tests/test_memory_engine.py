@@ -107,6 +107,7 @@ SAMPLES: dict[LogicalType, tuple[object, object]] = {
     ),
     LogicalType.STRING_LIST: (["unit_imputed", "value_missing"], []),
     LogicalType.COUNT_MAP: ({"unit_imputed": 2, "value_missing": 1}, {}),
+    LogicalType.STRING_SET: (["mad_score", "z_score"], []),
 }
 PARTITIONS: dict[LogicalType, tuple[object, object]] = {
     LogicalType.DATE: (dt.date(2025, 7, 3), dt.date(2025, 7, 18)),

@@ -1,5 +1,6 @@
-"""Q3 (tickets), Q4 (revenue) and Q5 (GenAI tokens) over the reference reader, against answers
-computed by hand, and what each question reads: slices of one partition and index values only."""
+"""Q3 (tickets), Q4 (revenue), Q5 (GenAI tokens) and the anomalies over the reference reader,
+against answers computed by hand, and what each question reads: slices of one partition and index
+values only."""
 
 from __future__ import annotations
 
@@ -9,8 +10,17 @@ from typing import Any
 import pytest
 
 from finops_core import queries
+from finops_core.anomaly import COST_ANOMALIES
 from finops_core.marts import GENAI_TOKENS, REVENUE, TICKETS
-from finops_core.serving import GENAI_TOKENS_BY_ORG, REVENUE_BY_ORG, TICKETS_BY_ORG, ServingTable
+from finops_core.serving import (
+    ANOMALIES_BY_DAY,
+    GENAI_TOKENS_BY_ORG,
+    REVENUE_BY_ORG,
+    TICKETS_BY_ORG,
+    ServedSink,
+    ServingTable,
+    served_rows,
+)
 
 DAY = dt.date(2025, 7, 1)
 
@@ -62,6 +72,35 @@ def _genai(org: str, n: int, tokens: int, cost: float) -> dict[str, object]:
     }
 
 
+def _scored(org: str, n: int, service: str, impact: float, flagged: list[str]) -> dict[str, object]:
+    return {
+        "org_id": org,
+        "usage_date": day(n),
+        "service": service,
+        "daily_cost_usd": 10.0 + impact,
+        "baseline_days": 9,
+        "expected_cost_usd": 10.0,
+        "impact_usd": impact,
+        "z_score": 4.0 if "z_score" in flagged else 1.0,
+        "mad_score": None,
+        "p99_usd": 11.0,
+        "methods_flagged": len(flagged),
+        "flagged_methods": flagged,
+        "is_anomaly": len(flagged) >= 2,
+    }
+
+
+BOTH = ["p99", "z_score"]
+SCORED_ROWS = [
+    _scored("a", 0, "compute", 5.0, BOTH),
+    _scored("b", 0, "compute", 5.0, BOTH),  # the same impact: day, then org, then service
+    _scored("a", 0, "storage", 90.0, ["z_score"]),  # flagged by one method: not an anomaly
+    _scored("a", 2, "genai", 40.0, ["mad_score", "p99", "z_score"]),
+    _scored("b", 1, "storage", 5.0, BOTH),
+    _scored("a", 6, "network", 1.5, BOTH),
+]
+
+
 TICKET_ROWS = [
     _ticket("a", 0, "critical", 2, 1),
     _ticket("a", 0, "low", 3, 0),
@@ -85,6 +124,7 @@ READER = queries.RowsReader(
         TICKETS_BY_ORG: TICKET_ROWS,
         REVENUE_BY_ORG: REVENUE_ROWS,
         GENAI_TOKENS_BY_ORG: GENAI_ROWS,
+        ANOMALIES_BY_DAY: list(served_rows(ANOMALIES_BY_DAY, SCORED_ROWS)),
     }
 )
 
@@ -92,6 +132,59 @@ READER = queries.RowsReader(
 def test_the_hand_rows_are_rows_of_their_marts() -> None:
     for rows, mart in ((TICKET_ROWS, TICKETS), (REVENUE_ROWS, REVENUE), (GENAI_ROWS, GENAI_TOKENS)):
         assert all(tuple(row) == mart.table.column_names for row in rows)
+    assert all(tuple(row) == COST_ANOMALIES.table.column_names for row in SCORED_ROWS)
+
+
+def test_the_anomalies_table_serves_only_the_rows_flagged_by_two_methods_or_more() -> None:
+    served = READER.rows_of(ANOMALIES_BY_DAY)
+    assert served == [row for row in SCORED_ROWS if row["flagged_methods"] != ["z_score"]]
+    assert len(served) == 5
+    handed: list[list[dict[str, object]]] = []
+
+    def sink(rows: Any) -> int:
+        handed.append(list(rows))
+        return len(handed[-1])
+
+    assert ServedSink(ANOMALIES_BY_DAY.name, sink)(iter(SCORED_ROWS)) == 5
+    assert handed == [served]
+    assert list(served_rows(TICKETS_BY_ORG, TICKET_ROWS)) == TICKET_ROWS  # no `where`: all
+
+
+def _key(row: dict[str, object]) -> tuple[object, ...]:
+    return (row["usage_date"], row["org_id"], row["service"], row["impact_usd"])
+
+
+def test_anomalies_come_largest_impact_first_ties_by_day_org_and_service() -> None:
+    answer = queries.anomalies(READER)
+    assert [_key(row) for row in answer] == [
+        (day(2), "a", "genai", 40.0),
+        (day(0), "a", "compute", 5.0),
+        (day(0), "b", "compute", 5.0),
+        (day(1), "b", "storage", 5.0),
+        (day(6), "a", "network", 1.5),
+    ]
+    assert tuple(answer[0]) == queries.ANOMALY_COLUMNS
+    assert answer[0]["flagged_methods"] == ["mad_score", "p99", "z_score"]
+
+
+def test_anomalies_of_a_range_an_org_and_a_limit() -> None:
+    def keys(*args: Any, **kwargs: Any) -> list[tuple[object, ...]]:
+        return [_key(row) for row in queries.anomalies(READER, *args, **kwargs)]
+
+    assert keys(day(0), day(1)) == [
+        (day(0), "a", "compute", 5.0),
+        (day(0), "b", "compute", 5.0),
+        (day(1), "b", "storage", 5.0),
+    ]
+    assert keys(org_id="a") == [
+        (day(2), "a", "genai", 40.0),
+        (day(0), "a", "compute", 5.0),
+        (day(6), "a", "network", 1.5),
+    ]
+    assert keys(start=day(1), org_id="b") == [(day(1), "b", "storage", 5.0)]
+    assert keys(end=day(0), limit=1) == [(day(0), "a", "compute", 5.0)]
+    assert keys(day(3), day(5)) == [] and keys(day(2), day(1)) == []
+    assert keys(org_id="c") == []
 
 
 def test_tickets_sum_each_day_over_its_severities_and_omit_days_without_tickets() -> None:
@@ -182,6 +275,7 @@ def test_genai_gives_the_days_of_an_inclusive_range_with_open_ends() -> None:
 
 def test_the_answer_columns_are_the_marts_column_names() -> None:
     assert set(queries.TICKETS_COLUMNS) - set(TICKETS.table.column_names) == {"critical_tickets"}
+    assert set(queries.ANOMALY_COLUMNS) <= set(COST_ANOMALIES.table.column_names)
     assert set(queries.REVENUE_COLUMNS) <= set(REVENUE.table.column_names)
     assert set(queries.GENAI_COLUMNS) <= set(GENAI_TOKENS.table.column_names)
 
@@ -222,6 +316,15 @@ def test_each_question_is_one_single_partition_slice_after_at_most_one_index_rea
         ("slice", "tickets_by_org", ("a",)),
         ("slice", "revenue_by_org", ("a",)),
         ("slice", "genai_tokens_by_org", ("a",)),
+    ]
+    reader.reads.clear()
+    # The days' index (latest first), then each day's partition of the range: day 0 is out.
+    queries.anomalies(reader, day(1), day(6), "a")
+    assert reader.reads == [
+        ("index", "cost_anomalies_by_day", "usage_date"),
+        ("slice", "cost_anomalies_by_day", (day(6),)),
+        ("slice", "cost_anomalies_by_day", (day(2),)),
+        ("slice", "cost_anomalies_by_day", (day(1),)),
     ]
     reader.reads.clear()
     queries.revenue(reader)  # every org: the index of orgs, then each org's partition

@@ -37,6 +37,7 @@ from finops_core.errors import ServingUnavailable
 from finops_core.lake import LakeLayout
 from finops_core.marts import DAILY_USAGE
 from finops_core.serving import (
+    ANOMALIES_BY_DAY,
     DAILY_USAGE_BY_ORG,
     GENAI_TOKENS_BY_ORG,
     REVENUE_BY_ORG,
@@ -62,6 +63,8 @@ VERSION_2_TABLES = sorted(
         "genai_orgs",
     ]
 )
+# Version 3 adds the cost anomalies table and its index of days.
+VERSION_3_TABLES = sorted([*VERSION_2_TABLES, "cost_anomalies_by_day", "anomaly_dates"])
 # The hand-written DDL of schema version 1 (before the DDL was derived), kept to prove the
 # derived DDL creates the same schema.
 VERSION_1_DDL = [
@@ -276,9 +279,11 @@ def test_the_derived_ddl_keys_each_table_and_index_as_declared() -> None:
         "ks.ticket_orgs",
         "ks.genai_tokens_by_org",
         "ks.genai_orgs",
+        "ks.cost_anomalies_by_day",
+        "ks.anomaly_dates",
         "ks.schema_version",
     ]
-    usage, dates, orgs, revenue, _, tickets, ticket_dates, _, genai, _, _ = statements
+    usage, dates, orgs, revenue, _, tickets, ticket_dates, _, genai, _, anomalies, _, _ = statements
     assert "PRIMARY KEY ((org_id), usage_date, service)" in usage
     assert usage.endswith("WITH CLUSTERING ORDER BY (usage_date ASC, service ASC)")
     assert "quality_flags frozen<map<text, int>>" in usage and "genai_tokens bigint" in usage
@@ -292,7 +297,10 @@ def test_the_derived_ddl_keys_each_table_and_index_as_declared() -> None:
     assert "PRIMARY KEY ((scope), ticket_date)" in ticket_dates
     assert ticket_dates.endswith("(ticket_date DESC)")
     assert "PRIMARY KEY ((org_id), usage_date)" in genai and "total_tokens bigint" in genai
-    assert sorted(table_names()) == VERSION_2_TABLES
+    assert "PRIMARY KEY ((usage_date), org_id, service)" in anomalies
+    assert "flagged_methods frozen<set<text>>" in anomalies
+    assert anomalies.endswith("(org_id ASC, service ASC)")
+    assert sorted(table_names()) == VERSION_3_TABLES
     assert table_names((DAILY,)) == ("daily_usage_by_org", "usage_dates", "orgs", "schema_version")
 
 
@@ -367,7 +375,7 @@ def test_the_schema_creates_the_query_tables_and_applying_it_twice_changes_nothi
     finally:
         close_session(session)
     assert first == second
-    assert first["tables"] == sorted(table_names()) == VERSION_2_TABLES
+    assert first["tables"] == sorted(table_names()) == VERSION_3_TABLES
     assert first["replication"] == {
         "class": "org.apache.cassandra.locator.SimpleStrategy",
         "replication_factor": "1",
@@ -404,14 +412,25 @@ def test_the_schema_creates_the_query_tables_and_applying_it_twice_changes_nothi
         "date",
         "desc",
     )
-    assert version == SCHEMA_VERSION == 2
+    anomalies = {c[1]: c[2:] for c in columns if c[0] == ANOMALIES_BY_DAY.name}
+    assert anomalies["usage_date"] == ("partition_key", 0, "date", "none")
+    assert anomalies["org_id"] == ("clustering", 0, "text", "asc")
+    assert anomalies["service"] == ("clustering", 1, "text", "asc")
+    assert anomalies["flagged_methods"] == ("regular", -1, "frozen<set<text>>", "none")
+    assert {c[1]: c[2:] for c in columns if c[0] == "anomaly_dates"}["usage_date"] == (
+        "clustering",
+        0,
+        "date",
+        "desc",
+    )
+    assert version == SCHEMA_VERSION == 3
 
 
 @pytest.mark.cassandra
 def test_the_derived_schema_of_the_daily_table_is_the_hand_written_version_1(
     cassandra_node: CassandraNode,
 ) -> None:
-    """Version 2 only adds tables: version 1's are derived exactly as they were written."""
+    """Versions 2 and 3 only add tables: version 1's are derived exactly as they were written."""
     derived, written = cassandra_node.new_keyspace("derived"), cassandra_node.new_keyspace("v1")
     session = connect(cassandra_node.settings(derived))
     try:
@@ -421,7 +440,7 @@ def test_the_derived_schema_of_the_daily_table_is_the_hand_written_version_1(
             session.execute(statement.format(ks=written))
         assert _schema_snapshot(session, derived) == _schema_snapshot(session, written)
         apply_schema(session, written)  # a version 1 keyspace gains the new tables
-        assert _schema_snapshot(session, written)["tables"] == VERSION_2_TABLES
+        assert _schema_snapshot(session, written)["tables"] == VERSION_3_TABLES
     finally:
         close_session(session)
 

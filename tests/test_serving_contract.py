@@ -1,7 +1,7 @@
 """One contract for every serving store: the answers of finops_core.queries over the store equal
-its answers over the same rows in a list (`queries.RowsReader`) and, for Q3, Q4 and Q5, answers
-computed by hand from those rows; the store's own slices and index values equal the reference
-`queries.slice_rows` / `queries.index_of`, for every served mart."""
+its answers over the same rows in a list (`queries.RowsReader`) and, for Q3, Q4, Q5 and the
+anomalies, answers computed by hand from those rows; the store's own slices and index values
+equal the reference `queries.slice_rows` / `queries.index_of`, for every served mart."""
 
 from __future__ import annotations
 
@@ -18,14 +18,17 @@ import pytest
 from adapters.memory.serving import InMemoryServingStore
 from adapters.sqlite.serving import SqliteServingStore
 from finops_core import queries
+from finops_core.anomaly import COST_ANOMALIES, METHODS
 from finops_core.marts import DAILY_USAGE, GENAI_TOKENS, REVENUE, TICKETS, Mart
 from finops_core.serving import (
+    ANOMALIES_BY_DAY,
     DAILY_USAGE_BY_ORG,
     GENAI_TOKENS_BY_ORG,
     REVENUE_BY_ORG,
     SERVING_TABLES,
     TICKETS_BY_ORG,
     ServingTable,
+    served_rows,
 )
 from tests.test_serving_cassandra import CassandraNode, cassandra_node, open_cassandra_store  # noqa: F401
 
@@ -93,6 +96,35 @@ def mart_row(mart: Mart, **values: object) -> dict[str, object]:
     """A row of `mart`: every column of its declaration, in its order."""
     assert set(values) == set(mart.table.column_names)
     return {name: values[name] for name in mart.table.column_names}
+
+
+def build_anomalies(seed: int = 19) -> list[dict[str, object]]:
+    """Scored rows of the anomaly mart over GOLD's keys: about one in four flagged by 2 or 3
+    methods, some by one (not anomalies), some impacts repeated (ties), some scores null."""
+    rng = random.Random(seed)
+    columns = COST_ANOMALIES.table.column_names
+    rows: list[dict[str, object]] = []
+    for gold in GOLD:
+        if rng.random() < 0.5:
+            continue
+        flagged = sorted(rng.sample(METHODS, rng.choice((0, 1, 1, 2, 2, 3))))
+        expected = round(rng.uniform(0, 50), 2)
+        impact = rng.choice((12.5, 3.25, round(rng.uniform(-5, 80), 4)))
+        values = {
+            **{name: gold[name] for name in ("org_id", "usage_date", "service")},
+            "daily_cost_usd": expected + impact,
+            "baseline_days": rng.randint(7, 28),
+            "expected_cost_usd": expected,
+            "impact_usd": impact,
+            "z_score": None if rng.random() < 0.2 else rng.uniform(-4, 9),
+            "mad_score": None if rng.random() < 0.2 else rng.uniform(-4, 9),
+            "p99_usd": expected + rng.uniform(0, 20),
+            "methods_flagged": len(flagged),
+            "flagged_methods": flagged,
+            "is_anomaly": len(flagged) >= COST_ANOMALIES.policy.min_methods,
+        }
+        rows.append({name: values[name] for name in columns})
+    return rows
 
 
 # The tickets span 50 days to TICKETS_LATEST (ORGS[0]'s last day, not the other orgs'); ORGS[3]
@@ -200,12 +232,19 @@ GOLD = build_gold()
 TICKET_ROWS = build_tickets()
 REVENUE_ROWS = build_revenue()
 GENAI_ROWS = build_genai()
+ANOMALY_ROWS = build_anomalies()
 # Every served mart's rows, by serving table: what `loaded_store` holds.
 SERVED: Mapping[ServingTable, list[dict[str, object]]] = {
     DAILY: GOLD,
     REVENUE_BY_ORG: REVENUE_ROWS,
     TICKETS_BY_ORG: TICKET_ROWS,
     GENAI_TOKENS_BY_ORG: GENAI_ROWS,
+    ANOMALIES_BY_DAY: list(served_rows(ANOMALIES_BY_DAY, ANOMALY_ROWS)),
+}
+# Each served table's mart rows, as gold holds them (the anomalies table serves some of them).
+MART_ROWS: Mapping[ServingTable, list[dict[str, object]]] = {
+    **SERVED,
+    ANOMALIES_BY_DAY: ANOMALY_ROWS,
 }
 REFERENCE = queries.RowsReader(GOLD, tables=SERVED)
 LATEST = FIRST_DAY + dt.timedelta(days=DAYS - 1)  # the last day build_gold writes
@@ -407,6 +446,26 @@ def hand_genai(org: str, start: dt.date | None, end: dt.date | None) -> list[dic
     return [{name: row[name] for name in queries.GENAI_COLUMNS} for row in chosen]
 
 
+def hand_anomalies(
+    start: dt.date | None, end: dt.date | None, org: str | None, limit: int | None
+) -> list[dict[str, object]]:
+    """The anomalies question by hand: the mart's rows flagged by 2 methods or more, of the
+    range (open ends) and org (or every org), largest impact first, ties by day, org, service."""
+    rows: Sequence[Mapping[str, Any]] = ANOMALY_ROWS
+    chosen = sorted(
+        (
+            row
+            for row in rows
+            if row["methods_flagged"] >= 2
+            and (org is None or row["org_id"] == org)
+            and (start is None or row["usage_date"] >= start)
+            and (end is None or row["usage_date"] <= end)
+        ),
+        key=lambda row: (-row["impact_usd"], row["usage_date"], row["org_id"], row["service"]),
+    )
+    return [{name: row[name] for name in queries.ANOMALY_COLUMNS} for row in chosen][:limit]
+
+
 # Q3 cases: (as_of, days); as_of None means "the latest ticket date loaded, of any org".
 Q3_CASES = [
     (None, 30),
@@ -441,6 +500,61 @@ def test_the_new_mart_sets_have_the_shapes_the_contract_needs() -> None:
     assert all(
         (row["cost_per_1k_tokens_usd"] is None) == (row["total_tokens"] == 0) for row in GENAI_ROWS
     )
+
+
+def test_the_anomaly_set_has_the_shapes_the_contract_needs() -> None:
+    served = SERVED[ANOMALIES_BY_DAY]
+    assert 0 < len(served) < len(ANOMALY_ROWS)  # the rows flagged by one method are not served
+    assert all(row["is_anomaly"] for row in served)
+    assert {row["methods_flagged"] for row in served} == {2, 3}
+    assert {row["methods_flagged"] for row in ANOMALY_ROWS} == {0, 1, 2, 3}
+    impacts = [row["impact_usd"] for row in served]
+    assert len(set(impacts)) < len(impacts)  # ties, broken by day, org and service
+    assert any(row["z_score"] is None for row in served)
+    days = {row["usage_date"] for row in served}
+    assert any(sum(row["usage_date"] == day for row in served) > 2 for day in days)
+
+
+def test_the_anomalies_question_gives_the_flagged_rows_largest_impact_first(
+    loaded_store: Any,
+) -> None:
+    day_3, day_12 = FIRST_DAY + dt.timedelta(days=3), FIRST_DAY + dt.timedelta(days=12)
+    ranges = [(None, None), (day_3, day_12), (day_3, None), (None, day_3), (LATEST, LATEST)]
+    ranges += [(day_12, day_3), (LATEST + dt.timedelta(days=1), None)]
+    compared = 0
+    for org in (None, *ALL_ORGS):
+        for (start, end), limit in itertools.product(ranges, (None, 1, 7)):
+            expected = hand_anomalies(start, end, org, limit)
+            assert_same_rows(queries.anomalies(loaded_store, start, end, org, limit), expected)
+            assert_same_rows(queries.anomalies(REFERENCE, start, end, org, limit), expected)
+            compared += len(expected)
+    assert compared > len(SERVED[ANOMALIES_BY_DAY])
+    everything = queries.anomalies(loaded_store)
+    assert len(everything) == len(SERVED[ANOMALIES_BY_DAY])
+    assert all(isinstance(row["flagged_methods"], list) for row in everything)
+
+
+def test_the_anomalies_table_slices_and_indexes_like_the_reference(loaded_store: Any) -> None:
+    """One partition per day, clustered by org then service; the days index descending."""
+    rows = SERVED[ANOMALIES_BY_DAY]
+    compared = 0
+    for offset in range(-1, DAYS + 1):
+        day = FIRST_DAY + dt.timedelta(days=offset)
+        for start, end in [((), ()), ((ORGS[1],), (ORGS[2],)), ((ORGS[0], "genai"), ())]:
+            for descending, limit in itertools.product((False, True), (None, 2)):
+                options: dict[str, Any] = {"descending": descending, "limit": limit}
+                expected = queries.slice_rows(ANOMALIES_BY_DAY, rows, (day,), start, end, **options)
+                got = loaded_store.read_slice(ANOMALIES_BY_DAY, (day,), start, end, **options)
+                assert_same_rows(got, expected)
+                compared += len(expected)
+    assert compared > len(rows)
+    for limit in (None, 1):
+        expected_days = queries.index_of(ANOMALIES_BY_DAY, rows, "usage_date", limit)
+        assert loaded_store.index_values(ANOMALIES_BY_DAY, "usage_date", limit) == expected_days
+    assert loaded_store.index_values(ANOMALIES_BY_DAY, "usage_date", 1) == [
+        max(row["usage_date"] for row in rows)  # type: ignore[type-var]
+    ]
+    assert loaded_store.count(ANOMALIES_BY_DAY) == len(rows)
 
 
 def test_q3_tickets_per_day_equal_a_hand_count_with_and_without_as_of(loaded_store: Any) -> None:
@@ -637,6 +751,10 @@ def test_an_empty_store_answers_nothing(empty_store: Any) -> None:
     assert queries.tickets(empty_store, ORGS[0], TICKETS_LATEST) == []
     assert queries.revenue(empty_store) == [] and queries.revenue(empty_store, ORGS[0]) == []
     assert queries.genai(empty_store, ORGS[0]) == []
+    assert (
+        queries.anomalies(empty_store) == []
+        and queries.anomalies(empty_store, org_id=ORGS[0]) == []
+    )
     assert all(empty_store.count(table) == 0 for table in SERVING_TABLES)
 
 

@@ -25,9 +25,10 @@ from finops_core.serving import (
     REVENUE_BY_ORG,
     SERVING_TABLES,
     TICKETS_BY_ORG,
+    served_rows,
 )
 from finops_core.tables import WriteMode
-from tests.test_serving_contract import GOLD, LATEST, ORGS, SERVED, TICKETS_LATEST
+from tests.test_serving_contract import GOLD, LATEST, MART_ROWS, ORGS, SERVED, TICKETS_LATEST
 
 DAILY = DAILY_USAGE_BY_ORG
 SERVED_ROWS = sum(len(rows) for rows in SERVED.values())  # what a load of `gold_lake` loads
@@ -53,7 +54,7 @@ VERSION_1_DDL = (
 def gold_lake(tmp_path: Path) -> LakeLayout:
     """A lake whose gold holds every served mart (the contract suite's rows)."""
     lake = LakeLayout(tmp_path / "lake")
-    for table, rows in SERVED.items():
+    for table, rows in MART_ROWS.items():
         assert DeltaLake(lake).write_table(table.source, rows, WriteMode.OVERWRITE) == len(rows)
     return lake
 
@@ -92,8 +93,8 @@ def test_the_store_is_a_wal_mode_file_inside_the_lake(gold_lake: LakeLayout) -> 
     with sqlite3.connect(gold_lake.serving_sqlite) as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert connection.execute("SELECT COUNT(*) FROM daily_usage_by_org").fetchone()[0] == 10
-        assert connection.execute("SELECT version FROM schema_version").fetchone()[0] == 3
-    assert SCHEMA_VERSION == 3
+        assert connection.execute("SELECT version FROM schema_version").fetchone()[0] == 4
+    assert SCHEMA_VERSION == 4
 
 
 def test_the_schema_is_derived_from_the_declared_columns_and_keys(tmp_path: Path) -> None:
@@ -252,8 +253,8 @@ def test_finops_load_reports_rows_and_rate_and_is_idempotent(
         for table, rows in SERVED.items():  # every served mart, each row once
             assert store.count(table) == len(rows)
             reference = queries.RowsReader(rows, table)
-            for org in ORGS:
-                assert store.read_slice(table, (org,)) == reference.read_slice(table, (org,))
+            for partition in {tuple(row[name] for name in table.partition_key) for row in rows}:
+                assert store.read_slice(table, partition) == reference.read_slice(table, partition)
 
 
 def test_finops_query_json_answers_equal_the_reference_on_the_delta_rows(
@@ -353,12 +354,14 @@ def iso(rows: list[dict[str, object]]) -> list[dict[str, object]]:
     ]
 
 
-def test_finops_query_answers_q3_q4_q5_by_name_and_alias_keyed_by_the_marts_columns(
+def test_finops_query_answers_q3_q4_q5_and_anomalies_by_name_keyed_by_the_marts_columns(
     gold_lake: LakeLayout, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert run(["load", "--lake", str(gold_lake.root), *MEMORY], capsys)[0] == 0
     delta = DeltaLake(gold_lake)
-    reference = queries.RowsReader(tables={t: delta.read_table(t.source) for t in SERVED})
+    reference = queries.RowsReader(
+        tables={t: list(served_rows(t, delta.read_table(t.source))) for t in SERVED}
+    )
     lake = ["--lake", str(gold_lake.root)]
     org = ORGS[0]
     as_of = TICKETS_LATEST - dt.timedelta(days=3)
@@ -378,6 +381,13 @@ def test_finops_query_answers_q3_q4_q5_by_name_and_alias_keyed_by_the_marts_colu
             ["--org", org, "--from", first.isoformat(), "--to", last.isoformat()],
             queries.genai(reference, org, first, last),
         ),
+        (("anomalies",), [], queries.anomalies(reference)),
+        (
+            ("anomalies",),
+            ["--org", org, "--from", first.isoformat(), "--to", last.isoformat()],
+            queries.anomalies(reference, first, last, org),
+        ),
+        (("anomalies",), ["--limit", "3"], queries.anomalies(reference, limit=3)),
     ]
     for names, arguments, expected in cases:
         assert expected
@@ -389,6 +399,10 @@ def test_finops_query_answers_q3_q4_q5_by_name_and_alias_keyed_by_the_marts_colu
     assert {tuple(row) for row in json.loads(out)} == {queries.REVENUE_COLUMNS}
     code, out, _ = run(["query", "q3", "--org", org, *lake], capsys)
     assert out.splitlines()[0].split() == list(queries.TICKETS_COLUMNS)
+    code, out, _ = run(["query", "anomalies", "--limit", "1", *lake], capsys)
+    top = queries.anomalies(reference, limit=1)[0]
+    assert out.splitlines()[0].split() == list(queries.ANOMALY_COLUMNS)
+    assert out.splitlines()[2].split()[-1] == ",".join(top["flagged_methods"])  # type: ignore[arg-type]
 
 
 def test_q3_with_the_old_date_option_names_the_day_question(
@@ -427,6 +441,7 @@ def test_finops_query_prints_an_aligned_table_by_default(
         ["tickets", "--org", ORGS[0]],
         ["revenue"],
         ["genai", "--org", ORGS[0]],
+        ["anomalies"],
     ],
     ids=lambda argv: argv[0],
 )
@@ -447,6 +462,21 @@ def test_loading_a_lake_without_gold_is_a_clear_error(
     assert "has no gold rows" in err
 
 
+def test_loading_a_lake_whose_gold_lacks_some_marts_names_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A lake batched by an older version holds the daily mart only."""
+    lake = LakeLayout(tmp_path / "lake")
+    DeltaLake(lake).write_table(DAILY.source, GOLD, WriteMode.OVERWRITE)
+    code, out, err = run(["load", "--lake", str(lake.root), *MEMORY], capsys)
+    assert code == 3 and out == ""
+    missing = [t.source.name for t in SERVING_TABLES if t is not DAILY]
+    assert len(missing) == 4
+    assert f"has no gold table {', '.join(missing)} (a batch of an older version" in err
+    assert "run `finops batch` again" in err
+    assert not lake.serving_sqlite.exists()  # nothing loaded, no store created
+
+
 def test_every_serving_command_help_shows_an_example(capsys: pytest.CaptureFixture[str]) -> None:
     names = [name for q in QUESTIONS for name in (q.name, q.alias) if name]
     assert names == [
@@ -460,6 +490,7 @@ def test_every_serving_command_help_shows_an_example(capsys: pytest.CaptureFixtu
         "q4",
         "genai",
         "q5",
+        "anomalies",
         "day",
     ]
     for argv in (["load"], ["query"], *(["query", name] for name in names)):

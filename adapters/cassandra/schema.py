@@ -7,18 +7,21 @@ For each `ServingTable`:
   org, clustered by day then service: Q1 and the per-day detail are slices of it, Q2 sums a slice
   in `finops_core.queries` (a table keyed by service could not pre-aggregate an arbitrary
   window). `tickets_by_org` (org; ticket_date, severity), `revenue_by_org` (org; month) and
-  `genai_tokens_by_org` (org; usage_date) answer Q3, Q4 and Q5 the same way.
+  `genai_tokens_by_org` (org; usage_date) answer Q3, Q4 and Q5 the same way;
+  `cost_anomalies_by_day` (usage_date; org_id, service) holds only the anomalies, a day a
+  partition, its flagged methods a set.
 - one table per `ValueIndex`, named after the index: PRIMARY KEY ((scope), <column>) in the
   index's order, with a single partition `scope = 'all'`. `usage_dates` and `ticket_dates`
-  (DESC) give the latest date as the first row of one partition; `orgs`, `revenue_orgs`,
+  (DESC) give the latest date as the first row of one partition, `anomaly_dates` (DESC) the
+  days with an anomaly (and lists that table's partitions); `orgs`, `revenue_orgs`,
   `ticket_orgs` and `genai_orgs` list a table's partitions, so counting rows is a sum of
   per-partition counts instead of a scan, and Q4 for every org reads each org's partition.
 - `schema_version`: the version of this schema applied to the keyspace.
 
-A count map is `frozen<map<text, int>>` and a text list `frozen<list<text>>`: they are always
-written whole, and a frozen value is replaced as one cell (a non-frozen collection would write a
-range tombstone on every upsert). Every statement is IF NOT EXISTS, so applying the schema twice
-is harmless.
+A count map is `frozen<map<text, int>>`, a text list `frozen<list<text>>` and a text set (an
+anomaly's flagged methods) `frozen<set<text>>`: they are always written whole, and a frozen value
+is replaced as one cell (a non-frozen collection would write a range tombstone on every upsert).
+Every statement is IF NOT EXISTS, so applying the schema twice is harmless.
 """
 
 from __future__ import annotations
@@ -36,8 +39,9 @@ if TYPE_CHECKING:
 # Version 1 is unchanged by the derivation: the derived DDL creates exactly the tables, columns,
 # types, keys and clustering orders that the hand-written version 1 created. Version 2 adds the
 # revenue, tickets and GenAI tables and their index tables (IF NOT EXISTS: a version 1 keyspace
-# gains them when the schema is applied again; its tables are unchanged).
-SCHEMA_VERSION = 2
+# gains them when the schema is applied again; its tables are unchanged). Version 3 adds the cost
+# anomalies table and its index table the same way.
+SCHEMA_VERSION = 3
 VERSION_TABLE = "schema_version"
 # The column and single partition of the index tables.
 SCOPE_COLUMN = "scope"
@@ -53,6 +57,7 @@ CQL_TYPES: Mapping[LogicalType, str] = {
     LogicalType.DATE: "date",
     LogicalType.TIMESTAMP: "timestamp",
     LogicalType.STRING_LIST: "frozen<list<text>>",
+    LogicalType.STRING_SET: "frozen<set<text>>",
     LogicalType.COUNT_MAP: "frozen<map<text, int>>",
 }
 

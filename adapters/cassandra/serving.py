@@ -35,7 +35,7 @@ from finops_core.contracts import Column, LogicalType
 from finops_core.errors import FinopsError, ServingUnavailable
 from finops_core.ports import PartitionSink
 from finops_core.serving import ServingTable, ValueIndex, serving_table
-from finops_core.tables import Row, count_map, text_list
+from finops_core.tables import Row, count_map, text_list, text_set
 
 if TYPE_CHECKING:
     from cassandra.cluster import Session
@@ -115,10 +115,12 @@ _CODECS: Mapping[LogicalType, _Codec] = {
     LogicalType.DATE: _Codec(_to_date, _date),
     LogicalType.TIMESTAMP: _Codec(_to_stamp, _stamp),
     LogicalType.STRING_LIST: _Codec(text_list, text_list),
+    LogicalType.STRING_SET: _Codec(text_set, text_set),
     LogicalType.COUNT_MAP: _Codec(count_map, count_map),
 }
 _EMPTY: Mapping[LogicalType, Callable[[], object]] = {
     LogicalType.STRING_LIST: list,
+    LogicalType.STRING_SET: list,
     LogicalType.COUNT_MAP: dict,
 }
 

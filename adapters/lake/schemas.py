@@ -26,6 +26,7 @@ ARROW_TYPES: Mapping[LogicalType, pa.DataType] = {
     # feature (reader 3 / writer 7) this lake does not use.
     LogicalType.TIMESTAMP: pa.timestamp("us", tz="UTC"),
     LogicalType.STRING_LIST: pa.list_(pa.string()),
+    LogicalType.STRING_SET: pa.list_(pa.string()),
     LogicalType.COUNT_MAP: pa.map_(pa.string(), pa.int64()),
 }
 

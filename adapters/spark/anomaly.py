@@ -94,7 +94,8 @@ def anomaly_frame(mart: AnomalyMart, daily: DataFrame) -> DataFrame:
         P99: F.coalesce(x > p99, F.lit(False)),
     }
     flagged = F.filter(
-        F.array(*(F.when(flags[method], F.lit(method)) for method in METHODS)),
+        # A STRING_SET: the flagged ids in ascending order.
+        F.array(*(F.when(flags[method], F.lit(method)) for method in sorted(METHODS))),
         lambda method: method.isNotNull(),
     )
     frame = frame.select(

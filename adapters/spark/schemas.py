@@ -28,6 +28,7 @@ SPARK_TYPES: dict[LogicalType, T.DataType] = {
     LogicalType.JSON: T.StringType(),
     LogicalType.NUMERIC_TEXT: T.StringType(),
     LogicalType.STRING_LIST: T.ArrayType(T.StringType(), True),
+    LogicalType.STRING_SET: T.ArrayType(T.StringType(), True),
     LogicalType.COUNT_MAP: T.MapType(T.StringType(), T.LongType(), True),
 }
 

@@ -29,12 +29,13 @@ from finops_core.contracts import Column, LogicalType
 from finops_core.errors import ServingUnavailable
 from finops_core.ports import PartitionSink
 from finops_core.serving import SERVING_TABLES, ServingTable
-from finops_core.tables import Row, count_map, text_list
+from finops_core.tables import Row, count_map, text_list, text_set
 
 # 2: the DDL is derived from the declarations (index named after its ValueIndex, no column
-# DEFAULT); 3: the revenue, tickets and GenAI tables (version 2's tables unchanged). Files of an
-# older version are upgraded in place when opened with create_schema.
-SCHEMA_VERSION = 3
+# DEFAULT); 3: the revenue, tickets and GenAI tables (version 2's tables unchanged); 4: the cost
+# anomalies table (version 3's unchanged). Files of an older version are upgraded in place when
+# opened with create_schema.
+SCHEMA_VERSION = 4
 VERSION_TABLE = "schema_version"
 _CHUNK = 10_000
 
@@ -72,6 +73,9 @@ _TYPES: Mapping[LogicalType, _Codec] = {
     LogicalType.TIMESTAMP: _Codec("TEXT", _utc_text, lambda v: dt.datetime.fromisoformat(v)),
     LogicalType.STRING_LIST: _Codec(
         "TEXT", lambda v: json.dumps(text_list(v)), lambda v: text_list(json.loads(v))
+    ),
+    LogicalType.STRING_SET: _Codec(
+        "TEXT", lambda v: json.dumps(text_set(v)), lambda v: text_set(json.loads(v))
     ),
     LogicalType.COUNT_MAP: _Codec(
         "TEXT", lambda v: json.dumps(count_map(v)), lambda v: count_map(json.loads(v))

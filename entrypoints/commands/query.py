@@ -23,6 +23,7 @@ from entrypoints.commands.common import (
 from entrypoints.containers import Container
 from entrypoints.output import render_rows
 from finops_core import queries
+from finops_core.anomaly import COST_ANOMALIES, METHODS, AnomalyPolicy
 from finops_core.errors import ConfigurationError
 from finops_core.queries import SliceReader
 from finops_core.serving import DAILY_USAGE_BY_ORG
@@ -182,6 +183,42 @@ def _q5(store: SliceReader, args: argparse.Namespace) -> list[dict[str, object]]
     return queries.genai(store, args.org, args.start, args.end)
 
 
+# -- anomalies: the cost anomalies of a date range, largest impact first -------------------------
+
+
+def _anomalies_description(policy: AnomalyPolicy) -> str:
+    return (
+        "The (org, service, day) rows of the cost-anomaly mart flagged by at least "
+        f"{policy.min_methods} of its\n{len(METHODS)} methods (z-score above "
+        f"{policy.z_threshold:g}, MAD score above {policy.mad_threshold:g}, above the "
+        f"baseline's {policy.percentile:g}th\npercentile); the baseline is the same org and "
+        f"service's days with a cost among the\n{policy.window_days} before (at least "
+        f"{policy.min_history_days} of them). From --from to --to inclusive, largest impact\n"
+        "(cost - expected cost) first, with each method's score; without --org, every org's."
+    )
+
+
+def _anomalies_arguments(parser: argparse.ArgumentParser) -> None:
+    _range_arguments(parser, required=False)
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        metavar="N",
+        help="at most N anomalies, the largest impacts (default: every one)",
+    )
+
+
+def _anomalies_check(args: argparse.Namespace) -> None:
+    _range_check(args)
+    if args.limit is not None and args.limit < 1:
+        raise ConfigurationError(f"--limit must be at least 1, not {args.limit}.")
+
+
+def _anomalies(store: SliceReader, args: argparse.Namespace) -> list[dict[str, object]]:
+    return queries.anomalies(store, args.start, args.end, args.org, args.limit)
+
+
 # -- day: every service of an org on one day ---------------------------------------------------
 
 
@@ -262,6 +299,17 @@ QUESTIONS: tuple[Question, ...] = (
         _q5,
         _range_check,
         alias="q5",
+    ),
+    Question(
+        "anomalies",
+        "cost anomalies of a date range, largest impact first",
+        _anomalies_description(COST_ANOMALIES.policy),
+        "finops query anomalies --from 2025-07-01 --to 2025-07-31 --limit 10",
+        queries.ANOMALY_COLUMNS,
+        _anomalies_arguments,
+        _anomalies,
+        _anomalies_check,
+        org_required=False,
     ),
     Question(
         "day",

@@ -328,9 +328,14 @@ def _with_derived(derive: tuple[tuple[str, Value], ...], row: Row) -> Row:
 
 def _groups(plan: _Plan, rows: Iterable[Row]) -> dict[GroupKey, list[Row]]:
     """The rows the mart keeps (`_prepared`) grouped by its grain (`group_key`)."""
+    return _grouped(plan, _prepared(plan, rows))
+
+
+def _grouped(plan: _Plan, kept: Iterable[Row]) -> dict[GroupKey, list[Row]]:
+    """Kept rows (already `_prepared`) grouped by the mart's grain."""
     grain = plan.grain
     groups: dict[GroupKey, list[Row]] = {}
-    for row in _prepared(plan, rows):
+    for row in kept:
         key = tuple(
             default if (value := row.get(source)) is None else value for source, default in grain
         )
@@ -408,16 +413,20 @@ def mart_rows(mart: Mart, groups: Mapping[GroupKey, Partial]) -> list[dict[str, 
 def aggregate(mart: Mart, rows: Iterable[Row]) -> list[dict[str, object]]:
     """The mart's rows of a set of source rows, sorted by key: `mart_rows(mart,
     partial_aggregate(mart, rows))`, with each float sum rounded at once (no partial to merge)."""
+    return aggregate_kept(mart, rows)[1]
+
+
+def aggregate_kept(mart: Mart, rows: Iterable[Row]) -> tuple[list[Row], list[dict[str, object]]]:
+    """The source rows the mart keeps (`where`, each with its derived columns) and the mart's
+    rows of them (`aggregate`): each row filtered and derived once, for a gold stage that also
+    counts the kept rows."""
     plan = _Plan.of(mart)
-    groups = _groups(plan, rows)
-    return [
+    kept = list(_prepared(plan, rows))
+    groups = _grouped(plan, kept)
+    finished = [
         _finished(plan, key, _accumulated(plan, groups[key], exact=False)) for key in sorted(groups)
     ]
-
-
-def kept_rows(mart: Mart, rows: Iterable[Row]) -> list[Row]:
-    """The source rows the mart keeps (`where`), each with its derived columns."""
-    return list(_prepared(_Plan.of(mart), rows))
+    return kept, finished
 
 
 def mart_counts(mart: Mart, kept: list[Row], rows: list[dict[str, object]]) -> dict[str, float]:

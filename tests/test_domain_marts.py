@@ -209,6 +209,27 @@ def test_genai_sums_tokens_and_cost_of_genai_events_that_carry_tokens_only() -> 
     assert july["total_tokens"] == 0 and july["cost_per_1k_tokens_usd"] is None
 
 
+def test_the_kept_rows_a_gold_stage_counts_are_the_rows_the_where_keeps_with_their_derived_columns() -> (  # noqa: E501
+    None
+):
+    rows = [
+        _event(1, genai_tokens=5, cost_usd_increment=0.5),
+        _event(2, genai_tokens=None),  # no tokens: not kept
+        _event(3, service="compute", genai_tokens=10),  # not GenAI: not kept
+        _event(4, usage_date=JULY, genai_tokens=0, cost_usd_increment=0.25),
+    ]
+    kept, mart_rows = aggregate.aggregate_kept(GENAI_TOKENS, rows)
+    assert [row["event_id"] for row in kept] == [rows[0]["event_id"], rows[3]["event_id"]]
+    assert all(set(row) >= set(rows[0]) for row in kept)
+    assert mart_rows == aggregate.aggregate(GENAI_TOKENS, rows)
+    assert [row["total_tokens"] for row in mart_rows] == [5, 0]
+    invoices = [_invoice(), _invoice(invoice_id="inv_2", org_id=None)]  # no org: not kept
+    (kept_invoice,), (revenue,) = aggregate.aggregate_kept(REVENUE, invoices)
+    assert kept_invoice["invoice_id"] == "inv_1"
+    assert {d.name for d in REVENUE.derive} <= set(kept_invoice)  # derived once, kept
+    assert kept_invoice["fx_applied"] == revenue["fx_applied"]
+
+
 def test_each_new_mart_gives_the_same_rows_whatever_the_order_or_split_of_its_source() -> None:
     sources = {
         REVENUE: [

@@ -202,15 +202,16 @@ class MemoryEngine:
         for mart in marts.MARTS:
             if mart.source not in sources:
                 sources[mart.source] = store.read_table(mart.source, _read_by(mart.source))
-            rows = aggregate.aggregate(mart, sources[mart.source])
-            store.write_table(mart.table, rows)
             if mart is marts.DAILY_USAGE:
+                rows = aggregate.aggregate(mart, sources[mart.source])
+                store.write_table(mart.table, rows)
                 counts.update(_daily_counts(len(sources[mart.source]), rows))
                 scored = anomaly.anomaly_rows(anomaly.COST_ANOMALIES, rows)
                 store.write_table(anomaly.COST_ANOMALIES.table, scored)
                 counts.update(anomaly.anomaly_counts(anomaly.COST_ANOMALIES, scored))
             else:
-                kept = aggregate.kept_rows(mart, sources[mart.source])
+                kept, rows = aggregate.aggregate_kept(mart, sources[mart.source])
+                store.write_table(mart.table, rows)
                 counts.update(aggregate.mart_counts(mart, kept, rows))
         return StageResult("gold", counts, time.perf_counter() - started)
 

@@ -20,6 +20,7 @@ from finops_core.serving import (
     DAILY_USAGE_BY_ORG,
     GENAI_TOKENS_BY_ORG,
     REVENUE_BY_ORG,
+    SERVING_TABLES,
     TICKETS_BY_ORG,
     ServingTable,
 )
@@ -28,6 +29,7 @@ from finops_core.tables import Row
 DEFAULT_DAYS = 14
 DEFAULT_LIMIT = 5
 DAILY = DAILY_USAGE_BY_ORG
+ORG = "org_id"
 
 TICKET_DAYS = 30  # Q3's window
 CRITICAL = "critical"  # the severity Q3 counts on its own
@@ -129,6 +131,22 @@ def latest_usage_date(store: SliceReader, org_id: str | None = None) -> dt.date 
         return found[0] if found else None  # type: ignore[return-value]
     rows = store.read_slice(DAILY, (org_id,), columns=("usage_date",), descending=True, limit=1)
     return rows[0]["usage_date"] if rows else None  # type: ignore[return-value]
+
+
+def known_orgs(store: SliceReader) -> list[str]:
+    """Every org the store holds a row of: the org indexes of the tables partitioned by org,
+    merged (one index partition each, never a scan)."""
+    found: set[str] = set()
+    for table in SERVING_TABLES:
+        if table.partition_key == (ORG,) and any(i.column == ORG for i in table.indexes):
+            found.update(str(org) for org in store.index_values(table, ORG))
+    return sorted(found)
+
+
+def usage_dates(store: SliceReader) -> tuple[dt.date, dt.date] | None:
+    """The first and the latest usage date loaded, of any org (None when nothing is)."""
+    days = cast(list[dt.date], store.index_values(DAILY, "usage_date"))
+    return (days[-1], days[0]) if days else None
 
 
 def row_count(store: SliceReader) -> int:

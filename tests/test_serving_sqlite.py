@@ -28,7 +28,15 @@ from finops_core.serving import (
     served_rows,
 )
 from finops_core.tables import WriteMode
-from tests.test_serving_contract import GOLD, LATEST, MART_ROWS, ORGS, SERVED, TICKETS_LATEST
+from tests.test_serving_contract import (
+    FIRST_DAY,
+    GOLD,
+    LATEST,
+    MART_ROWS,
+    ORGS,
+    SERVED,
+    TICKETS_LATEST,
+)
 
 DAILY = DAILY_USAGE_BY_ORG
 SERVED_ROWS = sum(len(rows) for rows in SERVED.values())  # what a load of `gold_lake` loads
@@ -403,6 +411,26 @@ def test_finops_query_answers_q3_q4_q5_and_anomalies_by_name_keyed_by_the_marts_
     top = queries.anomalies(reference, limit=1)[0]
     assert out.splitlines()[0].split() == list(queries.ANOMALY_COLUMNS)
     assert out.splitlines()[2].split()[-1] == ",".join(top["flagged_methods"])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("org", ["org_doesnotexist", ""])
+def test_asking_of_an_org_the_store_does_not_hold_says_so_and_what_it_holds(
+    gold_lake: LakeLayout, capsys: pytest.CaptureFixture[str], org: str
+) -> None:
+    lake = ["--lake", str(gold_lake.root)]
+    assert run(["load", *lake, *MEMORY], capsys)[0] == 0
+    held = sorted({str(row["org_id"]) for rows in SERVED.values() for row in rows})
+    assert len(held) == 5  # ORGS and the org with revenue only
+    for argv in (["q2"], ["tickets"], ["revenue"], ["anomalies"]):
+        code, out, err = run(["query", *argv, "--org", org, *lake], capsys)
+        assert code == 2 and out == ""
+        assert f"The org {org!r} is not in the serving store (it holds 5 orgs, usage from " in err
+        assert f"{FIRST_DAY} to {LATEST}: {', '.join(held[:3])}, ...)" in err
+    (revenue_only,) = set(held) - {str(row["org_id"]) for row in GOLD}
+    code, out, _ = run(["query", "revenue", "--org", revenue_only, "--json", *lake], capsys)
+    assert code == 0 and json.loads(out)  # an org with revenue and no usage is known
+    code, out, _ = run(["query", "q2", "--org", revenue_only, *lake], capsys)
+    assert code == 0 and out.strip() == "(no rows)"  # known, without usage
 
 
 def test_q3_with_the_old_date_option_names_the_day_question(

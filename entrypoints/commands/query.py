@@ -370,9 +370,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         _add_question(questions, question)
 
 
+def _check_org(store: SliceReader, org: str) -> None:
+    """An org a loaded store holds no row of is a mistake to say, not an empty answer (an empty
+    store, e.g. a memory store in a process of its own, answers nothing)."""
+    known = queries.known_orgs(store)
+    if not known or org in known:
+        return
+    dates = queries.usage_dates(store)
+    held = f", usage from {dates[0]} to {dates[1]}" if dates else ""
+    examples = ", ".join(known[:3]) + (", ..." if len(known) > 3 else "")
+    raise ConfigurationError(
+        f"The org {org!r} is not in the serving store (it holds {len(known)} orgs{held}: "
+        f"{examples}); `finops query revenue` lists every org's months."
+    )
+
+
 def run(args: argparse.Namespace, container: Container) -> int:
     question: Question = args.asked
     question.check(args)
-    rows = question.answer(container.serving(), args)
+    store = container.serving()
+    if args.org is not None:
+        _check_org(store, args.org)
+    rows = question.answer(store, args)
     print(render_rows(rows, question.columns, args.json))
     return 0

@@ -24,14 +24,21 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-REAL_ZIP = PROJECT_ROOT.parent / "shared" / "datasets" / "cloud_provider_challenge_dataset_v1.zip"
+ZIP_NAME = "cloud_provider_challenge_dataset_v1.zip"
+# Where the real dataset is looked for, in order: CI's shared folder, then the README's `data/`.
+REAL_ZIP_PLACES = (
+    PROJECT_ROOT.parent / "shared" / "datasets" / ZIP_NAME,
+    PROJECT_ROOT / "data" / ZIP_NAME,
+)
+REAL_ZIP = next((path for path in REAL_ZIP_PLACES if path.exists()), REAL_ZIP_PLACES[0])
 LANDING_PREFIX = "datalake/landing/"
 
 
 @pytest.fixture(scope="session")
 def real_zip() -> Path:
     if not REAL_ZIP.exists():
-        pytest.skip(f"the real dataset is absent ({REAL_ZIP})")
+        places = " or ".join(str(path) for path in REAL_ZIP_PLACES)
+        pytest.skip(f"the real dataset is absent: put {ZIP_NAME} at {places}")
     return REAL_ZIP
 
 

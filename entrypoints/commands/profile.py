@@ -48,12 +48,26 @@ def run(args: argparse.Namespace, container: Container) -> int:
     else:
         print(render(profile))
     rows = profile["rows"]
+    for warning in empty_source_warnings(rows):
+        print(warning, file=sys.stderr)
     print(
         f"profiled {sum(rows.values())} rows in {len(rows)} sources "
         f"in {time.perf_counter() - started:.2f} s",
         file=sys.stderr,
     )
     return 0
+
+
+def empty_source_warnings(rows: dict[str, int]) -> list[str]:
+    """One warning per source of no row, which a count of 0 in a table hides: a master with a
+    header only empties what is built from it (an empty customers_orgs quarantines every event
+    as org_unknown)."""
+    return [
+        f"warning: {name} has no row in the landing (a header only, or no file): what is built "
+        "from it will be empty"
+        for name, count in rows.items()
+        if count == 0
+    ]
 
 
 def render(profile: dict[str, Any]) -> str:

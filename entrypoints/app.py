@@ -155,7 +155,12 @@ def land(container: Container, zip_path: Path, *, replace: bool = False) -> RunR
     require_zip(zip_path)  # no zip: nothing ran, nothing to record
     run = start_run(container, "landing", NO_ENGINE)
     with _refusal_recorded(container, run, "landing"):
-        landed = land_zip(zip_path, container.layout().root, replace=replace)
+        landed = land_zip(
+            zip_path,
+            container.layout().root,
+            replace=replace,
+            limits=container.settings().landing_limits(),
+        )
     result = StageResult(
         "landing",
         {"files": landed.files, "bytes": landed.bytes},
@@ -240,15 +245,17 @@ def load(container: Container) -> RunRecord:
 # -- demo --------------------------------------------------------------------------------------
 
 
-def _land(layout: LakeLayout, zip_path: Path) -> str:
+def _land(container: Container, zip_path: Path) -> str:
     """Land the zip if present, else generate scale-1 data; skip when landing already exists."""
     from adapters.landing.generator import generate
     from adapters.landing.zip_intake import land_zip
     from finops_core.errors import LandingRefused
 
+    layout = container.layout()
     if zip_path.is_file():
         try:
-            return land_zip(zip_path, layout.root).summary()
+            limits = container.settings().landing_limits()
+            return land_zip(zip_path, layout.root, limits=limits).summary()
         except LandingRefused as refused:
             if not layout.landing.exists():
                 raise
@@ -339,7 +346,7 @@ def demo(container: Container, zip_path: Path | None = None) -> RunRecord:
     started = time.perf_counter()
     layout = container.layout()
     progress = container.progress()
-    _say(f"landing: {_land(layout, zip_path or DEFAULT_ZIP)}")
+    _say(f"landing: {_land(container, zip_path or DEFAULT_ZIP)}")
     engine_name = container.config.engine()
     run = start_run(container, "demo", engine_name)
     results: list[StageResult] = []

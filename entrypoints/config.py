@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime
 import errno
 import os
 import sys
@@ -27,6 +28,7 @@ from adapters.cassandra.settings import (
     parse_contact_points,
     read_env_file,
 )
+from adapters.landing.zip_intake import DEFAULT_LIMITS, LandingLimits, Limit
 from finops_core.errors import ConfigurationError, FinopsError, StorageFailed
 
 if sys.version_info >= (3, 11):
@@ -46,8 +48,35 @@ Parser = Callable[[str, Any, str], Any]
 
 
 def _bad(name: str, value: Any, source: str, expected: str) -> ConfigurationError:
+    """The one error for a bad setting value. A secret setting's value is never shown, whatever
+    its type: the message names the setting, where it came from and what is wrong."""
+    if name in secret_setting_names():
+        return ConfigurationError(
+            f"The setting {name} (from {source}) is not valid: expected {expected}, not "
+            f"{_kind(value)} (a secret: its value is not shown)."
+        )
     return ConfigurationError(
         f"The setting {name} = {value!r} (from {source}) is not valid: expected {expected}."
+    )
+
+
+_KINDS: tuple[tuple[type, str], ...] = (
+    (bool, "true or false"),
+    (int, "a whole number"),
+    (float, "a number"),
+    (str, "text"),
+    (list, "an array"),
+    (dict, "a table"),
+    (datetime.date, "a date or date-time"),
+    (datetime.time, "a time"),
+)
+
+
+def _kind(value: Any) -> str:
+    """What kind of value `value` is, in words (never the value itself)."""
+    return next(
+        (words for kind, words in _KINDS if isinstance(value, kind)),
+        f"a value of type {type(value).__name__}",
     )
 
 
@@ -164,6 +193,18 @@ class Settings:
         4, "FINOPS_SHUFFLE_PARTITIONS", "Spark `spark.sql.shuffle.partitions`", _positive_int
     )
     verbose: bool = _setting(False, "FINOPS_VERBOSE", "show tracebacks and Spark's own logs", _flag)
+    landing_max_total_bytes: int = _setting(
+        DEFAULT_LIMITS.total_bytes.value,
+        DEFAULT_LIMITS.total_bytes.env,
+        "most bytes `finops landing` lets the dataset zip unpack to (declared and written)",
+        _positive_int,
+    )
+    landing_max_members: int = _setting(
+        DEFAULT_LIMITS.members.value,
+        DEFAULT_LIMITS.members.env,
+        "most entries `finops landing` accepts in the dataset zip",
+        _positive_int,
+    )
     cassandra_contact_points: str = _setting(
         "127.0.0.1:9042",
         "CASSANDRA_CONTACT_POINTS",
@@ -204,6 +245,13 @@ class Settings:
         values = attrs.asdict(self, recurse=False)
         values["lake"] = str(self.lake)
         return values
+
+    def landing_limits(self) -> LandingLimits:
+        """The limits `finops landing` checks the dataset zip against, each naming its setting."""
+        return LandingLimits(
+            total_bytes=_limit("landing_max_total_bytes", self.landing_max_total_bytes),
+            members=_limit("landing_max_members", self.landing_max_members),
+        )
 
     def cassandra(self) -> CassandraSettings:
         """The Cassandra or AstraDB settings of the chosen serving store, built from these
@@ -250,8 +298,17 @@ class Settings:
         )
 
 
+def _limit(name: str, value: int) -> Limit:
+    return Limit(value, name, attrs.fields_dict(Settings)[name].metadata["env"])
+
+
 def setting_names() -> tuple[str, ...]:
     return tuple(field.name for field in attrs.fields(Settings))
+
+
+def secret_setting_names() -> tuple[str, ...]:
+    """The settings declared secret: their values are never printed, logged or put in an error."""
+    return tuple(field.name for field in attrs.fields(Settings) if field.metadata["secret"])
 
 
 def env_names() -> dict[str, str]:

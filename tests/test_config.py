@@ -7,6 +7,7 @@ from pathlib import Path
 import attrs
 import pytest
 
+from adapters.landing.zip_intake import DEFAULT_LIMITS, Limit
 from entrypoints.config import (
     Settings,
     check_lake_location,
@@ -146,6 +147,40 @@ def test_secrets_never_appear_in_the_settings_repr(workdir: Path) -> None:
     assert "s3cret-pw" not in repr(settings) and "AstraCS:tok" not in repr(settings)
 
 
+def test_the_default_landing_limits_are_the_adapters_defaults_named_by_their_settings() -> None:
+    limits = Settings().landing_limits()
+    assert limits == DEFAULT_LIMITS
+    assert (limits.total_bytes.value, limits.members.value) == (256 * 1024**2, 2000)
+    fields = attrs.fields_dict(Settings)
+    for limit in (limits.total_bytes, limits.members):
+        assert fields[limit.setting].metadata["env"] == limit.env
+
+
+def test_the_landing_limits_come_from_the_layered_settings(workdir: Path) -> None:
+    toml = write(workdir / "finops.toml", "landing_max_total_bytes = 1000\n")
+    limits = load_settings(toml, env={"FINOPS_LANDING_MAX_MEMBERS": " 12 "}).landing_limits()
+    assert limits.total_bytes == Limit(
+        1000, "landing_max_total_bytes", "FINOPS_LANDING_MAX_TOTAL_BYTES"
+    )
+    assert limits.members == Limit(12, "landing_max_members", "FINOPS_LANDING_MAX_MEMBERS")
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"FINOPS_LANDING_MAX_TOTAL_BYTES": "0"}, "landing_max_total_bytes = '0'"),
+        ({"FINOPS_LANDING_MAX_TOTAL_BYTES": "1GB"}, "landing_max_total_bytes = '1GB'"),
+        ({"FINOPS_LANDING_MAX_MEMBERS": "-5"}, "landing_max_members = '-5'"),
+    ],
+)
+def test_a_bad_landing_limit_names_the_setting(
+    workdir: Path, env: dict[str, str], named: str
+) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(env=env)
+    assert named in str(caught.value) and "a whole number of at least 1" in str(caught.value)
+
+
 def test_cassandra_settings_come_from_the_layered_settings(workdir: Path) -> None:
     toml = write(
         workdir / "finops.toml",
@@ -194,6 +229,8 @@ CLI_ENVIRONMENT = (
     "FINOPS_VERBOSE",
     "SPARK_MASTER",
     "FINOPS_SHUFFLE_PARTITIONS",
+    "FINOPS_LANDING_MAX_TOTAL_BYTES",
+    "FINOPS_LANDING_MAX_MEMBERS",
     "CASSANDRA_CONTACT_POINTS",
     "CASSANDRA_KEYSPACE",
     "CASSANDRA_USERNAME",

@@ -8,11 +8,13 @@ import socket
 import zipfile
 from pathlib import Path
 
+import attrs
 import pytest
 
 from adapters.cassandra.session import connect
 from adapters.cassandra.settings import CassandraSettings
 from entrypoints.cli import main
+from entrypoints.config import Settings, env_names, secret_setting_names
 from finops_core.errors import ConfigurationError, ServingUnavailable
 
 PASSWORD = "pw-Secr3t-4d1f9c"
@@ -142,4 +144,141 @@ def test_the_cli_error_for_an_unreachable_cluster_carries_no_secret(
     assert code == 5
     assert "Cannot connect to Cassandra at 127.0.0.1:" in captured.err
     assert_secret_free(captured.out + captured.err)  # --verbose prints the traceback too
+    assert_secret_free(caplog.text)
+
+
+# -- a bad value of a secret setting is named, never echoed (issue 15) -----------------------------
+# Every setting the configuration declares secret, each with values of every wrong TOML type; the
+# value's text must appear nowhere: not on stdout, stderr (even with --verbose and its traceback)
+# nor in any log record.
+
+SECRET_SETTINGS = secret_setting_names()
+WRONG_TYPES = {
+    "an integer": ("918273645", "a whole number"),
+    "a float": ("9182.73645", "a number"),
+    "an array": ('["pw-918273645"]', "an array"),
+    "an inline table": ('{ value = "pw-918273645" }', "a table"),
+    "a date-time": ("1981-02-07T13:45:18Z", "a date or date-time"),
+    "a boolean": ("true", "true or false"),
+}
+# The text of each value that must never show (a boolean's text is everywhere, so its own check
+# is that the message says what it got without repeating anything of the file's line).
+LEAK_MARKERS = {
+    "an integer": ("918273645",),
+    "a float": ("9182.73645", "73645"),
+    "an array": ("918273645",),
+    "an inline table": ("918273645",),
+    "a date-time": ("1981", "13:45:18"),
+    "a boolean": (" = true", " = True"),
+}
+
+
+def test_the_secret_settings_are_the_ones_the_configuration_declares_secret() -> None:
+    assert {"cassandra_password", "astra_db_token"} <= set(SECRET_SETTINGS)
+    described_secret = {
+        field.name for field in attrs.fields(Settings) if "secret" in field.metadata["meaning"]
+    }
+    assert set(SECRET_SETTINGS) == described_secret
+    assert all(attrs.fields_dict(Settings)[name].repr is False for name in SECRET_SETTINGS)
+
+
+@pytest.fixture
+def no_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty working directory (no ./cred.env) and no setting from the shell's environment."""
+    monkeypatch.chdir(tmp_path)
+    for variable in env_names():
+        monkeypatch.delenv(variable, raising=False)
+    return tmp_path
+
+
+def _finops(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    capsys.readouterr()
+    code = main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+@pytest.mark.parametrize("kind", sorted(WRONG_TYPES))
+@pytest.mark.parametrize("name", SECRET_SETTINGS)
+@pytest.mark.parametrize("verbose", [False, True], ids=["plain", "verbose"])
+def test_a_secret_of_the_wrong_type_in_the_config_file_is_named_but_never_shown(
+    no_settings: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    name: str,
+    kind: str,
+    verbose: bool,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    written, got = WRONG_TYPES[kind]
+    config = no_settings / "finops.toml"
+    config.write_text(f"{name} = {written}\n", encoding="utf-8")
+    argv = ["--config", str(config), *(["--verbose"] if verbose else []), "audit"]
+
+    code, output = _finops(argv, capsys)
+
+    assert code == 2
+    assert (
+        f"finops: The setting {name} (from {config}) is not valid: expected a string, not {got} "
+        "(a secret: its value is not shown)." in output.splitlines()
+    )
+    for marker in LEAK_MARKERS[kind]:
+        assert marker not in output
+        assert marker not in caplog.text
+    assert not (no_settings / "datalake").exists()
+
+
+@pytest.mark.parametrize("name", SECRET_SETTINGS)
+def test_a_secret_of_the_wrong_type_given_to_settings_directly_is_named_but_never_shown(
+    name: str,
+) -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        Settings(**{name: 918273645})
+    assert str(refused.value) == (
+        f"The setting {name} (from Settings) is not valid: expected a string, not a whole "
+        "number (a secret: its value is not shown)."
+    )
+
+
+@pytest.mark.parametrize("name", SECRET_SETTINGS)
+def test_a_secret_written_without_quotes_is_a_toml_error_naming_the_place_not_the_value(
+    no_settings: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    config = no_settings / "finops.toml"
+    config.write_text(f"{name} = {PASSWORD}\n", encoding="utf-8")
+
+    code, output = _finops(["--config", str(config), "--verbose", "audit"], capsys)
+
+    assert code == 2
+    assert f"The configuration file {config} is not valid TOML (" in output
+    assert "line 1" in output
+    assert_secret_free(output)
+
+
+@pytest.mark.parametrize("source", ["environment", "cred.env"])
+@pytest.mark.parametrize("name", SECRET_SETTINGS)
+def test_a_secret_from_the_environment_never_shows_when_another_setting_is_bad(
+    no_settings: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    source: str,
+) -> None:
+    """Environment values are text, which a secret accepts: no value of its own is invalid
+    there, so the check is that the secret rides along unseen when loading fails."""
+    caplog.set_level(logging.DEBUG)
+    variable = attrs.fields_dict(Settings)[name].metadata["env"]
+    secret = PASSWORD if name == "cassandra_password" else TOKEN
+    if source == "environment":
+        monkeypatch.setenv(variable, secret)
+    else:
+        (no_settings / "cred.env").write_text(f"{variable}='{secret}'\n", encoding="utf-8")
+    monkeypatch.setenv("FINOPS_ENGINE", "flink")
+
+    code, output = _finops(["--verbose", "audit"], capsys)
+
+    assert code == 2
+    assert "The setting engine = 'flink' (from the environment variable FINOPS_ENGINE)" in output
+    assert_secret_free(output)
     assert_secret_free(caplog.text)

@@ -18,9 +18,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         summary="land the dataset zip into <lake>/landing/ (validated, atomic, idempotent)",
         description=(
             "Check the dataset zip (expected members, no absolute or '..' paths, no symlinks, no\n"
-            "zip bomb), then extract its datalake/landing/ members into <lake>/landing/ in one\n"
-            "rename and write _manifest.json (SHA-256 and size of every file). Landing the same\n"
-            "zip again changes nothing; a different zip is refused unless --replace. After a\n"
+            "zip bomb, at most landing_max_members entries unpacking to at most\n"
+            "landing_max_total_bytes, counted while writing too), then extract its\n"
+            "datalake/landing/ members into <lake>/landing/ in one rename and write\n"
+            "_manifest.json (SHA-256 and size of every file). A zip that cannot be decompressed\n"
+            "is refused and leaves nothing behind. Landing the same zip again changes nothing;\n"
+            "a different zip is refused unless --replace. After a\n"
             "--replace, the next `finops batch` makes bronze mirror the new landing file by file\n"
             "(by name, size and SHA-256): rows of a changed file are replaced, rows of a removed\n"
             "file leave bronze, silver, gold and, at the next `finops load`, the serving store."

@@ -53,7 +53,9 @@ EVENT_RULES: tuple[Rule, ...] = (
         "timestamp_invalid",
         NotTimestamp("timestamp"),
         Q,
-        "timestamp is missing or not a valid YYYY-MM-DDTHH:MM:SSZ instant",
+        "timestamp is missing or not an RFC 3339 date-time naming a real instant: "
+        "YYYY-MM-DDTHH:MM:SS, optional .fraction, then Z or +-HH:MM (T and Z in either case; "
+        "no space for T, no leap second; year 1900-2099)",
     ),
     Rule("org_unknown", UnknownReference("org_id", ORGS), Q, "org_id is not in customers_orgs"),
     Rule("cost_missing", Missing("cost_usd_increment"), Q, "cost_usd_increment is null or absent"),

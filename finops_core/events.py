@@ -44,17 +44,35 @@ def decode_line(raw: bytes) -> tuple[str, bool]:
         return raw.decode("utf-8", errors="replace"), False
 
 
+UTF8_BOM = b"\xef\xbb\xbf"
+# JSON's insignificant whitespace (RFC 8259) that a line can hold (it has no "\n").
+BLANK_BYTES = b" \t\r"
+
+
 def split_lines(content: bytes) -> list[bytes]:
     """The lines of a JSONL file.
 
-    Split on \\n, a trailing \\r dropped, the final empty piece ignored.
+    A UTF-8 byte-order mark that starts the file is dropped (it is no part of the first line; a
+    BOM anywhere else stays in its line), then the rest is split on \\n, a trailing \\r dropped,
+    the final empty piece ignored. This is how Spark reads text (Hadoop's line reader drops the
+    same BOM): a file of nothing but a BOM has no line, a BOM and a "\\n" one blank line.
     """
+    content = content.removeprefix(UTF8_BOM)
     if not content:
         return []
     pieces = content.split(b"\n")
     if pieces[-1] == b"":
         pieces.pop()
     return [piece[:-1] if piece.endswith(b"\r") else piece for piece in pieces]
+
+
+def is_blank(raw: bytes) -> bool:
+    """Whether a landing line is no record: empty, or only spaces, tabs and carriage returns.
+
+    A blank line is counted (per file, as `blank`), never parsed and never quarantined; any other
+    character (a form feed, a no-break space) makes the line a record, malformed if not JSON.
+    """
+    return not raw.strip(BLANK_BYTES)
 
 
 def _reject_constant(name: str) -> Any:

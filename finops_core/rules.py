@@ -22,8 +22,27 @@ import attrs
 # (Python: re.fullmatch; Java: ^(?:...)\z). Only ASCII classes, so both dialects agree.
 NUMBER_PATTERN = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?"
 INTEGER_PATTERN = r"[+-]?[0-9]{1,18}"
-TIMESTAMP_PATTERN = r"(19|20)[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z"
-TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # strptime spelling of TIMESTAMP_PATTERN
+# RFC 3339 section 5.6 date-time: full-date "T" partial-time time-offset. The ABNF's "T" and "Z"
+# are case-insensitive (RFC 3339 5.6 note, RFC 5234 2.3); the space its note lets applications
+# use instead of "T" is not the ABNF, so it is refused. Field ranges are in the grammar (month
+# 01-12, day 01-31, hour 00-23, minute 00-59, second 00-59, offset +-00:00..+-23:59); the
+# calendar (day 31 of a 30-day month, 29 February of a common year) is checked by each engine's
+# date arithmetic. A leap second (:60) is refused: neither Python nor Spark timestamps can hold
+# one. Years are 1900-2099, the plausibility bound of DATE_PATTERN. Capture groups, in order:
+# TIMESTAMP_LOCAL_GROUP (date "T" time, seconds included), TIMESTAMP_FRACTION_GROUP (the digits
+# of the fraction, any number of them, or absent), TIMESTAMP_OFFSET_GROUP ("Z", "z" or +-HH:MM).
+TIMESTAMP_PATTERN = (
+    r"((?:19|20)[0-9]{2}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+    r"[Tt](?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9])"
+    r"(?:\.([0-9]+))?"
+    r"([Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
+)
+TIMESTAMP_LOCAL_GROUP, TIMESTAMP_FRACTION_GROUP, TIMESTAMP_OFFSET_GROUP = 1, 2, 3
+# strptime spelling of the local group once its "T"/"t" (character 11) is read as "T".
+TIMESTAMP_LOCAL_FORMAT = "%Y-%m-%dT%H:%M:%S"
+# Fractional seconds are kept to the microsecond (both engines' precision); digits beyond the
+# sixth are truncated, never rounded (rounding could carry into the next second, day or year).
+TIMESTAMP_FRACTION_DIGITS = 6
 DATE_PATTERN = r"(19|20)[0-9]{2}-[0-9]{2}-[0-9]{2}"
 
 _NUMBER = re.compile(NUMBER_PATTERN)
@@ -63,29 +82,49 @@ def parse_integer(text: Text) -> int | None:
 
 
 def parse_timestamp(text: Text) -> dt.datetime | None:
-    """A UTC datetime for `YYYY-MM-DDTHH:MM:SSZ` text naming a real instant, else None."""
+    """The UTC instant (an aware datetime in UTC, microsecond precision) an RFC 3339 date-time
+    in TIMESTAMP_PATTERN names, else None (also for impossible calendar dates)."""
     return None if text is None else _timestamp_from_text(text)
 
 
 @functools.lru_cache(maxsize=1 << 16)
 def _timestamp_from_text(text: str) -> dt.datetime | None:
     # Cached: one record's timestamp is read by several rules, by silver and by bronze's
-    # partition. The pattern fixes every field's position; the constructor rejects impossible
-    # dates.
-    if _TIMESTAMP.fullmatch(text) is None:
+    # partition. The pattern fixes the local part's positions; the constructor rejects
+    # impossible dates.
+    match = _TIMESTAMP.fullmatch(text)
+    if match is None:
         return None
+    local = match.group(TIMESTAMP_LOCAL_GROUP)
     try:
-        return dt.datetime(
-            int(text[0:4]),
-            int(text[5:7]),
-            int(text[8:10]),
-            int(text[11:13]),
-            int(text[14:16]),
-            int(text[17:19]),
-            tzinfo=dt.timezone.utc,
+        wall = dt.datetime(
+            int(local[0:4]),
+            int(local[5:7]),
+            int(local[8:10]),
+            int(local[11:13]),
+            int(local[14:16]),
+            int(local[17:19]),
+            fraction_micros(match.group(TIMESTAMP_FRACTION_GROUP)),
         )
     except ValueError:
         return None
+    utc = wall - dt.timedelta(seconds=offset_seconds(match.group(TIMESTAMP_OFFSET_GROUP)))
+    return utc.replace(tzinfo=dt.timezone.utc)
+
+
+def fraction_micros(digits: str | None) -> int:
+    """Microseconds of a fraction's digits ("5" -> 500000), truncated after the sixth digit."""
+    if digits is None:
+        return 0
+    return int(digits[:TIMESTAMP_FRACTION_DIGITS].ljust(TIMESTAMP_FRACTION_DIGITS, "0"))
+
+
+def offset_seconds(offset: str) -> int:
+    """Seconds east of UTC of an RFC 3339 time-offset: "Z"/"z" -> 0, "-02:30" -> -9000."""
+    if offset in ("Z", "z"):
+        return 0
+    sign = -1 if offset[0] == "-" else 1
+    return sign * (int(offset[1:3]) * 3600 + int(offset[4:6]) * 60)
 
 
 def parse_date(text: Text) -> dt.date | None:
@@ -154,7 +193,7 @@ class NotInteger:
 
 @attrs.frozen
 class NotTimestamp:
-    """The field is null, or not a valid `YYYY-MM-DDTHH:MM:SSZ` UTC instant."""
+    """The field is null, or not an RFC 3339 date-time (TIMESTAMP_PATTERN) naming an instant."""
 
     field: str
 

@@ -61,10 +61,16 @@ class StageResult:
 
 @attrs.frozen
 class CountRef:
-    """One stage's named count, e.g. CountRef("gold", "gold_rows")."""
+    """One stage's named count, e.g. CountRef("gold", "gold_rows").
+
+    `absent` is what a record without the count stands for (a count added after records were
+    written, e.g. 0 blank lines before blank lines were told apart), or None: a check over an
+    absent count without it is not made.
+    """
 
     stage: str
     name: str
+    absent: float | None = None
 
     @property
     def key(self) -> str:
@@ -125,6 +131,9 @@ def _ref(stage: str, *names: str) -> tuple[CountRef, ...]:
 
 LANDING_LINES = CountRef("bronze_events", "landing_lines")
 STREAMED_LINES = CountRef("stream", "landing_lines")
+# Blank or whitespace-only landing lines: no records, only counted (0 in older records).
+BLANK_LINES = CountRef("bronze_events", "blank_lines", absent=0)
+STREAMED_BLANK_LINES = CountRef("stream", "blank_lines", absent=0)
 SILVER_BRONZE_ROWS = CountRef("silver", "bronze_rows")
 SILVER_COST = CountRef("silver", "silver_cost_usd")
 GOLD_COST = CountRef("gold", "gold_cost_usd")
@@ -178,15 +187,15 @@ def _mart_checks(mart: marts.Mart) -> tuple[Check, ...]:
 
 RECONCILIATIONS: tuple[Check, ...] = (
     Balance(
-        "landing lines = bronze rows + malformed",
+        "landing lines = bronze rows + malformed + blank lines",
         LANDING_LINES,
-        _ref("bronze_events", "bronze_rows", "malformed"),
+        (*_ref("bronze_events", "bronze_rows", "malformed"), BLANK_LINES),
     ),
     Balance(
-        "streamed lines = bronze rows + malformed + duplicates dropped",
+        "streamed lines = bronze rows + malformed + duplicates dropped + blank lines",
         STREAMED_LINES,
         # Late rows are kept (and counted apart): they are part of bronze_rows already.
-        _ref("stream", "bronze_rows", "malformed", "duplicates"),
+        (*_ref("stream", "bronze_rows", "malformed", "duplicates"), STREAMED_BLANK_LINES),
     ),
     Balance(
         "bronze = silver + quarantine + duplicates",
@@ -231,13 +240,19 @@ def reconcile(
                 results.append(Reconciliation(check.name, value, 1, value == 1, check.detail))
             continue
         refs = (check.left, *check.right)
-        if not all(ref.key in counts for ref in refs):
+        if not all(ref.key in counts or ref.absent is not None for ref in refs):
             continue
-        left = counts[check.left.key]
-        right = math.fsum(counts[ref.key] for ref in check.right)
+        left = _count(counts, check.left)
+        right = math.fsum(_count(counts, ref) for ref in check.right)
         passed = abs(left - right) <= check.tolerance
         results.append(Reconciliation(check.name, left, right, passed, check.detail))
     return results
+
+
+def _count(counts: Mapping[str, float], ref: CountRef) -> float:
+    value = counts.get(ref.key, ref.absent)
+    assert value is not None  # `reconcile` makes no check over an absent count without default
+    return value
 
 
 @attrs.frozen

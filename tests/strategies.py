@@ -11,6 +11,7 @@ times the memory engine's run over it.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import fnmatch
 import functools
 import hashlib
@@ -24,6 +25,7 @@ from hypothesis import strategies as st
 
 from finops_core.catalogue import UNIT_BY_METRIC
 from finops_core.contracts import EVENT_KEYS_V1, MASTER_SOURCES, USAGE_EVENTS, SourceContract
+from finops_core.events import UTF8_BOM
 from finops_core.intake import LandingFile
 
 ORG_IDS = ("org_aaaa0001", "org_bbbb0002", "org_cccc0003")
@@ -92,13 +94,60 @@ def _event_ids() -> st.SearchStrategy[str]:
     return st.integers(0, 36**12 - 1).map(_event_id)
 
 
+# RFC 3339 time-offsets a feed may write (up to the grammar's +-23:59), the canonical "Z" most
+# often; fractions of any length (beyond six digits both engines truncate); "t" as well as "T".
+RFC3339_OFFSETS = (
+    *("Z",) * 6,
+    *("z", "+00:00", "-00:00", "+02:00", "-02:00", "+05:30", "-09:30"),
+    *("+14:00", "-12:00", "+23:59", "-23:59"),
+)
+RFC3339_FRACTIONS = (*("",) * 6, ".5", ".123", ".000001", ".123456", ".1234567", ".999999999")
+RFC3339_SEPARATORS = ("T", "T", "T", "t")
+# Text RFC 3339 section 5.6 refuses (or that names no instant): always `timestamp_invalid`.
+INVALID_TIMESTAMPS = (
+    "2025-02-30T00:00:00Z",  # no 30 February
+    "2025-02-29T00:00:00Z",  # 2025 is a common year
+    "2025-04-31T00:00:00Z",
+    "2025-13-01T00:00:00Z",
+    "2025-07-03 10:00:00Z",  # a space for "T": not the ABNF
+    "2025-07-03T10:00:00",  # no offset
+    "2025-07-03T10:00:00+24:00",
+    "2025-07-03T10:00:00+02:60",
+    "2025-07-03T10:00:00+0200",
+    "2025-07-03T24:00:00Z",
+    "2025-07-03T10:60:00Z",
+    "2016-12-31T23:59:60Z",  # a leap second: refused
+    "2025-07-03T10:00:00.Z",
+    "2025-07-03T10:00Z",
+    "2025-7-3T10:00:00Z",
+    "2025-07-03T10:00:00Z ",
+    "yesterday",
+    None,
+)
+
+
+def rfc3339_text(day: str, second: int, fraction: str, offset: str, separator: str) -> str:
+    """The UTC instant `second` seconds into `day` (plus `fraction`), written in the local time
+    of `offset`: its UTC date is always `day`, whatever date the text starts with."""
+    utc = dt.datetime.fromisoformat(day) + dt.timedelta(seconds=second)
+    east = 0 if offset in ("Z", "z") else int(offset[1:3]) * 60 + int(offset[4:6])
+    local = utc + dt.timedelta(minutes=-east if offset.startswith("-") else east)
+    return f"{local:%Y-%m-%d}{separator}{local:%H:%M:%S}{fraction}{offset}"
+
+
 @functools.cache
 def _timestamps(day: str, quirky: bool) -> st.SearchStrategy[str | None]:
-    """A minute of `day`; `quirky`: or an impossible date, a word, null."""
-    minutes = _integers(0, 23 * 60 + 59).map(lambda m: f"{day}T{m // 60:02d}:{m % 60:02d}:00Z")
+    """An instant of `day` in any RFC 3339 spelling; `quirky`: or text that is not one."""
+    instants = st.builds(
+        functools.partial(rfc3339_text, day),
+        _integers(0, 24 * 3600 - 1),
+        _sampled_from(RFC3339_FRACTIONS),
+        _sampled_from(RFC3339_OFFSETS),
+        _sampled_from(RFC3339_SEPARATORS),
+    )
     if not quirky:
-        return minutes
-    return st.one_of(minutes, st.sampled_from(("2025-02-30T00:00:00Z", "yesterday", None)))
+        return instants
+    return st.one_of(instants, _sampled_from(INVALID_TIMESTAMPS))
 
 
 @functools.cache
@@ -166,9 +215,28 @@ def malformed_lines() -> st.SearchStrategy[bytes]:
             b'"just a string"',
             b"42",
             b'{"event_id": "evt_badutf800001", "org_id": "org_\xff\xfe"}',
-            b"",
+            # A BOM inside a file stays in its line (first in a file without a BOM of its own,
+            # it starts the file: dropped, and the line is an event with few fields).
+            UTF8_BOM + b'{"event_id": "evt_midbom00001"}',
+            b"\x0c",  # a form feed is no JSON whitespace: not blank, malformed
         )
     )
+
+
+# Lines that are no record (events.is_blank): empty, spaces, tabs, carriage returns.
+BLANK_LINES = (b"", b" ", b"\t", b"  \t ", b"\r", b" \r\t")
+# How exporters end lines: LF most often, CRLF too.
+LINE_ENDINGS = (b"\n", b"\n", b"\r\n")
+
+
+@functools.cache
+def blank_lines() -> st.SearchStrategy[bytes]:
+    return _sampled_from(BLANK_LINES)
+
+
+def jsonl_file(lines: Sequence[bytes], *, bom: bool, ending: bytes) -> bytes:
+    """A JSONL file of `lines`, each ended by `ending`, after a UTF-8 BOM when `bom`."""
+    return (UTF8_BOM if bom else b"") + b"".join(line + ending for line in lines)
 
 
 @functools.cache
@@ -178,21 +246,29 @@ def _id_pools() -> st.SearchStrategy[list[str]]:
 
 @st.composite
 def event_files(draw: st.DrawFn, max_files: int = 3, max_lines: int = 25) -> dict[str, bytes]:
-    """JSONL files: events (with ids sometimes reused across files) and malformed lines."""
+    """JSONL files as exporters write them: events (with ids sometimes reused across files),
+    malformed and blank or whitespace-only lines (now and then a file of nothing else), LF or
+    CRLF line ends, sometimes a UTF-8 BOM first (a file of no line then is just the BOM)."""
     id_pool = draw(_id_pools())
     events = raw_events(event_ids=st.one_of(_event_ids(), st.sampled_from(id_pool)))
     files: dict[str, bytes] = {}
     for index in range(draw(_integers(1, max_files))):
+        only_blank = draw(_integers(0, 15)) == 0
         lines: list[bytes] = []
         for _ in range(draw(_integers(0, max_lines))):
-            if draw(_integers(0, 12)) == 0:
+            kind = draw(_integers(0, 12))
+            if only_blank or kind == 1:
+                lines.append(draw(blank_lines()))
+            elif kind == 0:
                 lines.append(draw(malformed_lines()))
             else:
                 lines.append(json.dumps(draw(events)).encode())
         if len(lines) > 0 and draw(st.booleans()):
             lines.append(lines[draw(_integers(0, len(lines) - 1))])  # an exact repeat
-        files[f"usage_events_stream/events_part_{index:04d}.jsonl"] = b"".join(
-            line + b"\n" for line in lines
+        bom = draw(_integers(0, 4)) == 0
+        ending = draw(_sampled_from(LINE_ENDINGS))
+        files[f"usage_events_stream/events_part_{index:04d}.jsonl"] = jsonl_file(
+            lines, bom=bom, ending=ending
         )
     return files
 
@@ -281,6 +357,25 @@ def master_files(rows: MasterRows) -> dict[str, bytes]:
         writer.writerows(rows[contract.name])
         files[contract.file_pattern] = buffer.getvalue().encode()
     return files
+
+
+def landing_event(**values: Any) -> dict[str, Any]:
+    """One valid event of ORG_IDS[0]'s compute resource (a 1.25 USD request), `values` replaced."""
+    event: dict[str, Any] = {
+        "event_id": "evt_f00000000000",
+        "timestamp": "2025-07-03T10:00:00Z",
+        "org_id": ORG_IDS[0],
+        "resource_id": "res_aaaa0001",
+        "service": "compute",
+        "region": "us-east",
+        "metric": "requests",
+        "value": 120.0,
+        "unit": "requests",
+        "cost_usd_increment": 1.25,
+        "schema_version": 1,
+    }
+    event.update(values)
+    return event
 
 
 def master_csvs() -> dict[str, bytes]:

@@ -12,23 +12,11 @@ import pytest
 from entrypoints.cli import main
 from finops_core import runs
 from finops_core.lake import LakeLayout
-from tests.strategies import master_csvs, write_landing
+from tests.strategies import landing_event, master_csvs, write_landing
 
 # Eight lines: five good events (one repeated exactly), one with an unknown org (quarantined),
 # one negative cost within tolerance (flagged), one line that is not JSON (malformed).
-_EVENT = {
-    "event_id": "evt_a00000000001",
-    "timestamp": "2025-07-03T10:00:00Z",
-    "org_id": "org_aaaa0001",
-    "resource_id": "res_aaaa0001",
-    "service": "compute",
-    "region": "us-east",
-    "metric": "requests",
-    "value": 120.0,
-    "unit": "requests",
-    "cost_usd_increment": 1.25,
-    "schema_version": 1,
-}
+_EVENT = landing_event(event_id="evt_a00000000001")
 
 
 def _line(**changes: object) -> bytes:
@@ -93,7 +81,7 @@ def test_the_audit_of_a_fresh_batch_passes_and_shows_its_counts(
     assert row("malformed_record")[1:3] == ["0", "0"]  # malformed lines are counted by bronze
     assert "FAIL" not in out
     for check in (
-        "landing lines = bronze rows + malformed",
+        "landing lines = bronze rows + malformed + blank lines",
         "bronze = silver + quarantine + duplicates",
         "silver cost = gold cost (to the cent)",
         "gold keys unique",
@@ -118,7 +106,7 @@ def test_the_json_audit_carries_the_same_numbers(
     audit = json.loads(capsys.readouterr().out)
     assert audit["passed"] is True
     checks = {c["name"]: c for c in audit["reconciliations"]}
-    assert checks["landing lines = bronze rows + malformed"]["left"] == 8
+    assert checks["landing lines = bronze rows + malformed + blank lines"]["left"] == 8
     assert checks["bronze = silver + quarantine + duplicates"]["right"] == 7
     assert checks["silver cost = gold cost (to the cent)"]["left"] == pytest.approx(
         1.25 + 2.5 + 0.75 + 3.0 - 0.005
@@ -194,7 +182,10 @@ def test_a_recorded_failure_is_never_upgraded_to_a_pass(
     record["reconciliations"][0]["passed"] = False
     (copy / "_runs" / "tampered.json").write_text(json.dumps(record))
     assert main(["audit", "--lake", str(copy), "--run", "tampered"]) == 1
-    assert "FAIL landing lines = bronze rows + malformed: 8 vs 8" in capsys.readouterr().out
+    assert (
+        "FAIL landing lines = bronze rows + malformed + blank lines: 8 vs 8"
+        in capsys.readouterr().out
+    )
 
 
 def test_without_a_run_record_the_audit_says_what_to_do(

@@ -190,7 +190,7 @@ def test_an_overridden_engine_is_the_one_the_batch_use_case_runs(tmp_path: Path)
     assert [plan.ingest for plan in fake.plans] == [tuple(landing)]  # the fake's ledger is empty
     checks = usecases.reconcile(usecases.merged_counts(results))
     assert [c.name for c in checks if c.passed] == [
-        "landing lines = bronze rows + malformed",
+        "landing lines = bronze rows + malformed + blank lines",
         "bronze = silver + quarantine + duplicates",
     ]
     assert not container.spark.initialized  # overriding the engine never started Spark

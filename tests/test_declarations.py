@@ -330,7 +330,7 @@ def test_reconciliations_are_declared_checks_over_named_counts() -> None:
         "gold.gold_keys_unique": 1,
     }
     checks = {c.name: c for c in runs.reconcile(counts)}
-    assert checks["landing lines = bronze rows + malformed"].passed
+    assert checks["landing lines = bronze rows + malformed + blank lines"].passed
     assert not checks["bronze = silver + quarantine + duplicates"].passed
     assert checks["bronze = silver + quarantine + duplicates"].right == 7
     assert checks["silver cost = gold cost (to the cent)"].passed  # within 0.005

@@ -66,7 +66,7 @@ def test_the_demo_lands_streams_batches_serves_and_passes_its_audit_then_reruns_
     audit = out.split("audit:", 1)[1]
     record = json.loads(sorted((lake / "_runs").glob("*-demo.json"))[-1].read_text())
     assert {check["name"] for check in record["reconciliations"]} == {
-        "streamed lines = bronze rows + malformed + duplicates dropped",
+        "streamed lines = bronze rows + malformed + duplicates dropped + blank lines",
         "bronze = silver + quarantine + duplicates",
         "silver cost = gold cost (to the cent)",
         "gold keys unique",

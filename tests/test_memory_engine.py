@@ -57,6 +57,7 @@ def test_memory_batch_on_the_real_dataset_accounts_for_every_landing_event(real_
 
     ledger = lake.read_table(tables.LANDING_FILES)
     assert sum(row["lines"] for row in ledger) == landing_lines
+    assert sum(row["blank"] for row in ledger) == 0  # the real feed has no blank line
     assert all(
         row["lines"] == row["bronze_rows"] + row["duplicates"] + row["malformed"] + row["blank"]
         for row in ledger
@@ -421,8 +422,9 @@ def test_bronze_events_writes_one_ledger_row_per_file_with_what_its_lines_became
         "files": 2,
         "landing_lines": 5,
         "bronze_rows": 3,
-        "malformed": 2,
-        "quarantine_appended": 2,
+        "malformed": 1,
+        "blank_lines": 1,
+        "quarantine_appended": 1,
     }
     ledger = {row["source_file"]: row for row in lake.read_table(tables.LANDING_FILES)}
     want = {f.name: f for f in strategies.landing_files(landing)}
@@ -438,10 +440,11 @@ def test_bronze_events_writes_one_ledger_row_per_file_with_what_its_lines_became
             row["lines"] == row["bronze_rows"] + row["duplicates"] + row["malformed"] + row["blank"]
         )
         assert (row["run_id"], row["ingest_ts"]) == (RUN.run_id, RUN.started_at)
-    assert [(ledger[n]["bronze_rows"], ledger[n]["malformed"]) for n in sorted(ledger)] == [
-        (2, 1),
-        (1, 1),
+    got = [
+        (ledger[n]["bronze_rows"], ledger[n]["malformed"], ledger[n]["blank"])
+        for n in sorted(ledger)
     ]
+    assert got == [(2, 1, 0), (1, 0, 1)]
     bronze = lake.read_table(tables.BRONZE_EVENTS)
     assert sorted(row["source_file"] for row in bronze) == ["a.jsonl", "a.jsonl", "b.jsonl"]
 

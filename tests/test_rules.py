@@ -8,21 +8,9 @@ from finops_core import catalogue
 from finops_core.contracts import BILLING_MONTHLY, RESOURCES, USERS, HeaderMismatch, check_header
 from finops_core.events import parse_event_line, validate_record
 from finops_core.masters import silver_master_row, typed_row
-from finops_core.pipeline import reference_data
+from tests.values import one_org_references
 
-REFS = reference_data(
-    [{"org_id": "org_a", "org_name": "A", "industry": "Retail", "plan_tier": "pro"}],
-    [
-        {
-            "resource_id": "res_a",
-            "org_id": "org_a",
-            "service": "compute",
-            "region": "us-east",
-            "created_at": "2025-07-10",
-            "state": "running",
-        }
-    ],
-)
+REFS = one_org_references("2025-07-10")
 GOOD = {
     "event_id": "evt_1",
     "timestamp": "2025-07-18T10:00:00Z",

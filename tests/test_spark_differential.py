@@ -191,6 +191,7 @@ def test_generated_landing_zones_give_the_same_lake_in_both_engines(
         raise
     counts = usecases.merged_counts(results["spark"][1])
     assert counts["bronze_events.malformed"] > 0 and counts["silver.duplicates"] > 0
+    assert counts["bronze_events.blank_lines"] > 0  # BOM, CRLF and blank-lined files were drawn
     assert counts["silver.quarantined"] > 0 and counts["gold.gold_rows"] > 0
     assert_the_drawn_masters_reached_the_marts(results["spark"][0], masters)
     failed = [check for check in mart_reconciliations(counts) if not check.passed]

@@ -25,6 +25,7 @@ from finops_core.events import (
     EVENT_FIELDS,
     decode_line,
     field_text,
+    is_blank,
     parse_event_line,
     quarantine_key,
     split_lines,
@@ -109,6 +110,8 @@ def _core_parse(
 ) -> tuple[list[tuple[Any, ...]], list[tuple[str, str]]]:
     bronze, malformed, seen = [], [], {}  # type: ignore[var-annotated]
     for source_file, raw in lines:
+        if is_blank(raw):  # no record: neither bronze nor malformed
+            continue
         text, valid = decode_line(raw[:-1] if raw.endswith(b"\r") else raw)
         fields = parse_event_line(text) if valid else None
         if fields is None:

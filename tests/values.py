@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from finops_core.contracts import USAGE_EVENTS, LogicalType
+from finops_core.pipeline import ReferenceData, reference_data
 from finops_core.rules import NUMBER_PATTERN
 
 # Contract fields read as numbers; every other field is text and compared as text.
@@ -30,3 +31,20 @@ def bronze_values(row: Mapping[str, Any]) -> dict[str, Any]:
         name: number_or_text(value) if name in NUMBER_FIELDS else value
         for name, value in row.items()
     }
+
+
+def one_org_references(created_at: str) -> ReferenceData:
+    """The reference data of one org (org_a) and its compute resource res_a created that day."""
+    return reference_data(
+        [{"org_id": "org_a", "org_name": "A", "industry": "Retail", "plan_tier": "pro"}],
+        [
+            {
+                "resource_id": "res_a",
+                "org_id": "org_a",
+                "service": "compute",
+                "region": "us-east",
+                "created_at": created_at,
+                "state": "running",
+            }
+        ],
+    )

@@ -30,6 +30,7 @@ from finops_core.events import (
     QuarantineEntry,
     decode_line,
     event_date,
+    is_blank,
     silver_row,
     split_lines,
 )
@@ -99,16 +100,18 @@ class MemoryEngine:
     @_collector_paused
     def bronze_events(self, lake: LakeLayout, run: RunContext, plan: IntakePlan) -> StageResult:
         """The bronze rows of `plan.drop` replaced by the rows of `plan.ingest` (the whole table
-        when `plan.full`) in one commit; malformed lines quarantined; then the ledger."""
+        when `plan.full`) in one commit; malformed lines quarantined, blank lines only counted;
+        then the ledger."""
         started = time.perf_counter()
         store = self._storage(lake)
         lines: list[LandingLine] = []
-        files: list[tuple[str, str, bytes, int]] = []  # name, path, content, lines
+        files: list[tuple[str, str, bytes, int, int]] = []  # name, path, content, lines, blank
         for file in plan.ingest:
             content = store.read_landing(file.path)
             raws = split_lines(content)
-            lines.extend(LandingLine(file.name, *decode_line(raw)) for raw in raws)
-            files.append((file.name, file.path, content, len(raws)))
+            records = [raw for raw in raws if not is_blank(raw)]
+            lines.extend(LandingLine(file.name, *decode_line(raw)) for raw in records)
+            files.append((file.name, file.path, content, len(raws), len(raws) - len(records)))
         output = pipeline.bronze_from_lines(lines)
         rows = [_bronze_row(event, run) for event in output.events]
         replaced = None if plan.full else Replace("source_file", plan.drop)
@@ -124,21 +127,22 @@ class MemoryEngine:
                 "size": len(content),
                 "sha256": hashlib.sha256(content).hexdigest(),
                 "lines": count,
-                "blank": 0,  # blank lines are quarantined as malformed for now
+                "blank": blank,
                 "malformed": malformed[name],
                 "duplicates": 0,  # a batch keeps every copy in bronze; silver drops them
                 "bronze_rows": bronze[name],
                 "run_id": run.run_id,
                 "ingest_ts": run.started_at,
             }
-            for name, path, content, count in files
+            for name, path, content, count, blank in files
         ]
         store.write_table(tables.LANDING_FILES, ledger, where=replaced)
         counts = {
             "files": len(files),
-            "landing_lines": len(lines),
+            "landing_lines": sum(count for _, _, _, count, _ in files),
             "bronze_rows": len(rows),
             "malformed": len(output.malformed),
+            "blank_lines": sum(blank for *_, blank in files),
             "quarantine_appended": new,
         }
         return StageResult("bronze_events", counts, time.perf_counter() - started)

@@ -27,20 +27,22 @@ from adapters.spark import anomaly as spark_anomaly
 from adapters.spark import rules_compiler as rc
 from adapters.spark import schemas, storage, transforms
 from adapters.spark.driver_rows import frame_of
-from adapters.spark.events import MALFORMED, RAW, SOURCE_FILE, bronze_of, classify_lines
+from adapters.spark.events import BLANK, MALFORMED, RAW, SOURCE_FILE, bronze_of, classify_lines
 from adapters.spark.storage import read_table
 from finops_core import catalogue
 from finops_core.anomaly import COST_ANOMALIES, anomalies_count
 from finops_core.anomaly import rows_count as anomaly_rows_count
 from finops_core.contracts import MASTER_SOURCES, SourceContract
 from finops_core.events import (
+    UTF8_BOM,
     LandingLine,
     QuarantineEntry,
+    is_blank,
     malformed_entry,
     split_lines,
     with_occurrences,
 )
-from finops_core.intake import IntakePlan
+from finops_core.intake import IntakePlan, LandingFile
 from finops_core.lake import LakeLayout
 from finops_core.marts import (
     DAILY_USAGE,
@@ -133,15 +135,18 @@ def bronze_events(
 
     The landing is read and parsed once: the bronze write carries an observation that counts
     the lines and collects the malformed ones (the exception: they are few), whose quarantine
-    entries are then keyed on the driver by the core's own functions."""
+    entries are then keyed on the driver by the core's own functions, and the names of the files
+    with blank lines (rarer still), which the driver counts per file as the core does."""
     files = [lake.landing / landing_file.path for landing_file in plan.ingest]
     classified = classify_lines(landing_lines(spark, files))
     observation = Observation("bronze_events")
     observed = classified.observe(
         observation,
         F.count(F.lit(1)).alias("lines"),
-        F.count_if(~F.col(MALFORMED)).alias("bronze_rows"),
+        F.count_if(~F.col(MALFORMED) & ~F.col(BLANK)).alias("bronze_rows"),
         F.collect_list(F.when(F.col(MALFORMED), F.struct(SOURCE_FILE, RAW))).alias("malformed"),
+        F.count_if(F.col(BLANK)).alias("blank_lines"),
+        F.collect_set(F.when(F.col(BLANK), F.col(SOURCE_FILE))).alias("blank_files"),
     )
     replace = None if plan.full else storage.sql_in(SOURCE_FILE, plan.drop)
     storage.overwrite(
@@ -152,26 +157,14 @@ def bronze_events(
     malformed_per_file = Counter(source_file for source_file, _ in malformed_lines)
     candidates = len(malformed_lines)
     appended = append_quarantine(lake, malformed_frame(spark, malformed_lines, run), candidates)
-    per_file = {
-        landing_file.name: landing_file.lines
-        if landing_file.lines is not None
-        else len(split_lines((lake.landing / landing_file.path).read_bytes()))
-        for landing_file in plan.ingest
-    }
+    blank_files = {str(name) for name in metrics["blank_files"]}
     ledger = [
-        {
-            "source_file": landing_file.name,
-            "path": landing_file.path,
-            "size": landing_file.size,
-            "sha256": landing_file.sha256,
-            "lines": per_file[landing_file.name],
-            "blank": 0,  # blank lines are quarantined as malformed (for now)
-            "malformed": malformed_per_file[landing_file.name],
-            "duplicates": 0,
-            "bronze_rows": per_file[landing_file.name] - malformed_per_file[landing_file.name],
-            "run_id": run.run_id,
-            "ingest_ts": run.started_at,
-        }
+        _ledger_row(
+            landing_file,
+            *_line_counts(lake, landing_file, landing_file.name in blank_files),
+            malformed_per_file[landing_file.name],
+            run,
+        )
         for landing_file in plan.ingest
     ]
     write_ledger(spark, lake, ledger, replace_files=None if plan.full else plan.drop)
@@ -180,8 +173,39 @@ def bronze_events(
         "landing_lines": metrics["lines"],
         "bronze_rows": metrics["bronze_rows"],
         "malformed": candidates,
+        "blank_lines": metrics["blank_lines"],
         "quarantine_appended": appended,
     }
+
+
+def _ledger_row(
+    landing_file: LandingFile, lines: int, blank: int, malformed: int, run: RunContext
+) -> dict[str, object]:
+    """The ledger's row of one ingested file (a batch keeps every copy in bronze: no
+    duplicates; silver drops them)."""
+    return {
+        "source_file": landing_file.name,
+        "path": landing_file.path,
+        "size": landing_file.size,
+        "sha256": landing_file.sha256,
+        "lines": lines,
+        "blank": blank,
+        "malformed": malformed,
+        "duplicates": 0,
+        "bronze_rows": lines - blank - malformed,
+        "run_id": run.run_id,
+        "ingest_ts": run.started_at,
+    }
+
+
+def _line_counts(lake: LakeLayout, landing_file: LandingFile, has_blank: bool) -> tuple[int, int]:
+    """(lines, blank lines) of a landing file: the listing's line count when it has one and
+    Spark saw no blank line in the file, else both counted here by the core's functions. (A file
+    of nothing but a BOM has no line, but a listing that counts "\\n"s counts one.)"""
+    if landing_file.lines is not None and not has_blank and landing_file.size != len(UTF8_BOM):
+        return landing_file.lines, 0
+    lines = split_lines((lake.landing / landing_file.path).read_bytes())
+    return len(lines), sum(1 for line in lines if is_blank(line))
 
 
 def malformed_frame(

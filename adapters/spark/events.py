@@ -17,9 +17,13 @@ values and outcomes, not on how a number was spelled (bronze keeps the raw line)
   Spark re-renders number tokens (`8.9E-5` for `8.9e-05`, `1.5` for `1.50`, `"Infinity"` for
   `1e400`): in number fields that is the same value for `rules.parse_number`/`parse_integer`;
   in a text field the token's own text is taken from the line (rare: a number where text is due).
-- Every other valid line (escapes, nesting, arrays, long lines, a BOM) is rare and goes to the
-  core's own parser, `finops_core.events.parse_event_line`, in an Arrow UDF that is given only
-  those lines (null for every other row).
+- Every other valid line (escapes, nesting, arrays, long lines, a BOM inside the file) is rare
+  and goes to the core's own parser, `finops_core.events.parse_event_line`, in an Arrow UDF that
+  is given only those lines (null for every other row).
+- A blank line (`events.is_blank`: empty or only spaces, tabs and "\r") is no record: neither
+  bronze nor malformed, only marked `_blank` to be counted. A BOM that starts a file never
+  reaches here: Hadoop's line reader, which `spark.read.text` uses, drops it (as
+  `events.split_lines` does).
 """
 
 from __future__ import annotations
@@ -42,8 +46,10 @@ RAW = "raw"  # the line as `spark.read.text(lineSep="\n")` gives it: no "\n", ma
 SOURCE_FILE = "source_file"  # the landing file's base name, e.g. events_part_0007.jsonl
 # Output column of bronze: the UTC date of a valid timestamp (the table's partition column).
 BRONZE_PARTITION = schemas.partition_column(BRONZE_EVENTS)
-# Output column of `classify_lines`: whether the line is malformed (else it is a bronze event).
+# Output columns of `classify_lines`: whether the line is malformed, whether it is blank (no
+# record at all); a line that is neither is a bronze event.
 MALFORMED = "_malformed"
+BLANK = "_blank"
 
 # Jackson refuses numbers of more than 1,000 digits (StreamReadConstraints), Python does not:
 # longer lines take the core's path.
@@ -109,6 +115,12 @@ def decoded_lines(lines: DataFrame) -> DataFrame:
     )
 
 
+def is_blank(raw: Column) -> Column:
+    """`events.is_blank`: the line is empty or only spaces, tabs and carriage returns. (A line
+    with bytes that are not UTF-8 is never blank: btrim stops at them.)"""
+    return F.btrim(raw, F.lit(_JSON_WS)) == F.lit("")
+
+
 def _is_flat_object(raw: Column) -> Column:
     """The fast path's lines: one "{" first, one "}" last (JSON whitespace around), no "[",
     no backslash, shorter than FAST_MAX_CHARS. String functions only: no regex."""
@@ -139,8 +151,8 @@ def _token_text(raw: Column, field: str, value: Column) -> Column:
 
 
 def classify_lines(lines: DataFrame) -> DataFrame:
-    """One row per landing line: `raw` (as the core keeps it), `source_file`, `_malformed`, and
-    every contract field as text (null on malformed lines).
+    """One row per landing line: `raw` (as the core keeps it), `source_file`, `_malformed`,
+    `_blank` (never both true), and every contract field as text (null unless a bronze event).
 
     Input columns: `raw` (string: one landing line without its "\\n", as read by
     `spark.read.text(..., lineSep="\\n")`, possibly ending in "\\r" or holding invalid UTF-8) and
@@ -152,10 +164,11 @@ def classify_lines(lines: DataFrame) -> DataFrame:
         RAW,
         SOURCE_FILE,
         F.col("_valid"),
+        is_blank(F.col(RAW)).alias(BLANK),
         fast.alias("_fast"),
         F.from_json(F.when(fast, F.col(RAW)), _json_schema(), JSON_OPTIONS).alias("_json"),
     )
-    rare = F.col("_valid") & ~F.col("_fast")
+    rare = F.col("_valid") & ~F.col("_fast") & ~F.col(BLANK)
     with_rare = parsed.select(
         "*",
         _core_parser()(F.when(rare, F.col(RAW))).alias(_PY_FIELDS),  # type: ignore[operator]
@@ -166,12 +179,13 @@ def classify_lines(lines: DataFrame) -> DataFrame:
         fast_value = _token_text(F.col(RAW), name, F.col(f"_json.{name}"))
         return F.when(fast_ok, fast_value).otherwise(F.element_at(_PY_FIELDS, index + 1))
 
-    malformed = ~(fast_ok | (rare & F.col(_PY_FIELDS).isNotNull()))
+    malformed = ~(fast_ok | (rare & F.col(_PY_FIELDS).isNotNull()) | F.col(BLANK))
     return with_rare.select(
         *(field(index, name).alias(name) for index, name in enumerate(EVENT_FIELDS)),
         RAW,
         SOURCE_FILE,
         malformed.alias(MALFORMED),
+        BLANK,
     )
 
 
@@ -179,13 +193,14 @@ def bronze_of(classified: DataFrame) -> DataFrame:
     """The bronze events of classified lines: every contract field as text, `raw`,
     `source_file` and `event_date` (the timestamp's UTC date as yyyy-MM-dd, null when invalid).
     The caller adds `ingest_ts` and `run_id`."""
-    # events.event_date: the date of a valid timestamp; TIMESTAMP_PATTERN starts with it verbatim.
+    # events.event_date: the UTC date of a valid timestamp (session time zone UTC), which an
+    # offset can move off the date the text starts with.
     return (
-        classified.where(~F.col(MALFORMED))
+        classified.where(~F.col(MALFORMED) & ~F.col(BLANK))
         .select(*EVENT_FIELDS, RAW, SOURCE_FILE)
         .withColumn(
             BRONZE_PARTITION,
-            F.when(rc.parse_timestamp("timestamp").isNotNull(), F.substring("timestamp", 1, 10)),
+            F.date_format(rc.parse_timestamp("timestamp"), rc.ISO_DATE_FORMAT),
         )
     )
 

@@ -76,7 +76,7 @@ def java_datetime_format(strptime_format: str) -> str:
     return "".join(out)
 
 
-TIMESTAMP_JAVA_FORMAT = java_datetime_format(rules.TIMESTAMP_FORMAT)
+TIMESTAMP_JAVA_FORMAT = java_datetime_format(rules.TIMESTAMP_LOCAL_FORMAT)
 
 
 # ---- text parsing, as the core's parse_* functions --------------------------------------------
@@ -106,12 +106,42 @@ def parse_integer(column: str | Column) -> Column:
 
 
 def parse_timestamp(column: str | Column) -> Column:
-    """rules.parse_timestamp: a UTC instant (session time zone UTC) or null for impossible ones."""
+    """rules.parse_timestamp: the UTC instant (session time zone UTC) of an RFC 3339 date-time
+    in TIMESTAMP_PATTERN, microsecond precision, or null (also for impossible dates)."""
     text = _col(column)
+    pattern = java_regex(rules.TIMESTAMP_PATTERN)
+
+    def group(index: int) -> Column:
+        return F.regexp_extract(text, pattern, index)
+
+    # The local group is digits, "-", ":" and "T"/"t": upper() only spells its "t" as "T".
+    # Parsed in the session time zone (UTC), so its epoch micros are the wall clock's.
+    wall = F.try_to_timestamp(
+        F.upper(group(rules.TIMESTAMP_LOCAL_GROUP)), F.lit(TIMESTAMP_JAVA_FORMAT)
+    )
     return F.when(
         matches(text, rules.TIMESTAMP_PATTERN),
-        F.try_to_timestamp(text, F.lit(TIMESTAMP_JAVA_FORMAT)),
+        F.timestamp_micros(
+            F.unix_micros(wall)
+            + fraction_micros(group(rules.TIMESTAMP_FRACTION_GROUP))
+            - offset_seconds(group(rules.TIMESTAMP_OFFSET_GROUP)) * F.lit(1_000_000)
+        ),
     )
+
+
+def fraction_micros(digits: Column) -> Column:
+    """rules.fraction_micros of a fraction group's digits ("" when absent: 0)."""
+    width = rules.TIMESTAMP_FRACTION_DIGITS
+    return F.rpad(F.substring(digits, 1, width), width, "0").try_cast("bigint")
+
+
+def offset_seconds(offset: Column) -> Column:
+    """rules.offset_seconds of a time-offset group's text ("Z", "z" or +-HH:MM)."""
+    sign = F.when(F.substring(offset, 1, 1) == "-", F.lit(-1)).otherwise(F.lit(1))
+    magnitude = F.substring(offset, 2, 2).try_cast("bigint") * F.lit(3600) + F.substring(
+        offset, 5, 2
+    ).try_cast("bigint") * F.lit(60)
+    return F.when(F.upper(offset) == "Z", F.lit(0).cast("bigint")).otherwise(sign * magnitude)
 
 
 def parse_date(column: str | Column) -> Column:

@@ -47,7 +47,7 @@ from pyspark.sql import functions as F
 
 from adapters.spark import schemas, storage
 from adapters.spark.driver_rows import frame_of
-from adapters.spark.events import BRONZE_PARTITION, bronze_of, malformed_of
+from adapters.spark.events import BRONZE_PARTITION, bronze_of, is_blank, malformed_of
 from finops_core.lake import LakeLayout
 from finops_core.ports import RunContext
 from finops_core.tables import BRONZE_EVENTS, LANDING_FILES, QUARANTINE_EVENTS
@@ -96,7 +96,8 @@ class DedupeWindow:
 
 @attrs.frozen
 class BatchCounts:
-    """What one micro-batch did (landing lines = bronze rows + duplicates + malformed)."""
+    """What one micro-batch did (landing lines = bronze rows + duplicates + malformed + blank
+    lines)."""
 
     batch_id: int
     files: int
@@ -104,6 +105,7 @@ class BatchCounts:
     bronze_rows: int
     duplicates: int
     malformed: int
+    blank_lines: int
     quarantine_appended: int
     late: int
     seconds: float
@@ -115,7 +117,7 @@ class BatchCounts:
         return (
             f"batch {self.batch_id}: files={self.files} lines={self.landing_lines} "
             f"bronze={self.bronze_rows} duplicates={self.duplicates} malformed={self.malformed} "
-            f"late={self.late} in {self.seconds:.2f} s"
+            f"blank={self.blank_lines} late={self.late} in {self.seconds:.2f} s"
         )
 
 
@@ -251,7 +253,7 @@ class BronzeBatchWriter:
             if files:
                 self._write_ledger(spark, files, {"per_file": {}}, {}, batch_id, files[0].ingest_ts)
             counts = BatchCounts(
-                batch_id, len(files), 0, 0, 0, 0, 0, 0, time.perf_counter() - started
+                batch_id, len(files), 0, 0, 0, 0, 0, 0, 0, time.perf_counter() - started
             )
             self._write_record(counts, previous_max)
             return counts
@@ -276,6 +278,7 @@ class BronzeBatchWriter:
             bronze_rows=int(metrics["bronze_rows"]),
             duplicates=int(metrics["duplicates"]),
             malformed=sum(malformed_by_file.values()),
+            blank_lines=sum(file.blank for file in files),
             quarantine_appended=appended,
             late=int(metrics["late"]),
             seconds=time.perf_counter() - started,
@@ -284,12 +287,16 @@ class BronzeBatchWriter:
         return counts
 
     def _files_of(self, lines: DataFrame, batch_id: int) -> list[_BatchFile]:
-        """The batch's files (empty ones too, from the file source's log): lines and batch
-        timestamp per file, from one pass without parsing."""
+        """The batch's files (empty ones too, from the file source's log): lines, blank lines
+        and batch timestamp per file, from one pass without parsing."""
         keys = ["source_file", *([SOURCE_PATH] if SOURCE_PATH in lines.columns else [])]
         rows = (
             lines.groupBy(*keys)
-            .agg(F.count(F.lit(1)).alias("lines"), F.max("ingest_ts").alias("ingest_ts"))
+            .agg(
+                F.count(F.lit(1)).alias("lines"),
+                F.count_if(is_blank(F.col("raw"))).alias("blank"),
+                F.max("ingest_ts").alias("ingest_ts"),
+            )
             .collect()
         )
         paths = {
@@ -311,6 +318,7 @@ class BronzeBatchWriter:
                 path,
                 landing,
                 int(counted[path.name]["lines"]) if path.name in counted else 0,
+                int(counted[path.name]["blank"]) if path.name in counted else 0,
                 batch_ts,
             )
             for path in paths
@@ -557,7 +565,7 @@ class BronzeBatchWriter:
                 "size": size,
                 "sha256": sha256,
                 "lines": file.lines,
-                "blank": 0,  # blank lines are quarantined as malformed (for now)
+                "blank": file.blank,
                 "malformed": malformed_by_file.get(file.name, 0),
                 "duplicates": duplicates,
                 "bronze_rows": bronze_rows,
@@ -592,12 +600,14 @@ class BronzeBatchWriter:
 
 @attrs.frozen
 class _BatchFile:
-    """One landing file of a micro-batch: its lines in the batch and where it is."""
+    """One landing file of a micro-batch: its lines (and how many of them are blank) in the
+    batch and where it is."""
 
     name: str
     local_path: Path
     landing: Path
     lines: int
+    blank: int
     ingest_ts: dt.datetime
 
     @property

@@ -55,6 +55,7 @@ TOTAL_KEYS = (
     "bronze_rows",
     "duplicates",
     "malformed",
+    "blank_lines",
     "quarantine_appended",
     "late",
 )
@@ -88,7 +89,8 @@ def landing_lines(spark: SparkSession, layout: LakeLayout, max_files: int | None
     """The streaming DataFrame of landing lines: raw, source_file, source_path (the file's URI,
     for the ledger), ingest_ts (batch timestamp).
 
-    Lines are split on \\n only, as the core splits them (a trailing \\r is the parser's to drop);
+    Lines are split on \\n only, as the core splits them (a trailing \\r is the parser's to drop,
+    a BOM that starts a file Hadoop's line reader drops, blank lines are counted, not parsed);
     `current_timestamp()` in a micro-batch is the batch's timestamp from the offset log, so a
     replayed batch keeps its ingest time.
     """

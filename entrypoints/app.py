@@ -246,20 +246,33 @@ def load(container: Container) -> RunRecord:
 
 
 def _land(container: Container, zip_path: Path) -> str:
-    """Land the zip if present, else generate scale-1 data; skip when landing already exists."""
+    """Land the zip if present, else generate scale-1 data; skip when landing already exists.
+
+    A zip that differs from the landing replaces it when the landing is synthetic (an earlier
+    demo generated it before the zip was put in place: the next batch replaces what was built
+    from it); a landing of another dataset stops the demo with the command that replaces it."""
     from adapters.landing.generator import generate
+    from adapters.landing.manifest import read_manifest
     from adapters.landing.zip_intake import land_zip
     from finops_core.errors import LandingRefused
 
     layout = container.layout()
     if zip_path.is_file():
+        limits = container.settings().landing_limits()
         try:
-            limits = container.settings().landing_limits()
             return land_zip(zip_path, layout.root, limits=limits).summary()
         except LandingRefused as refused:
             if not layout.landing.exists():
                 raise
-            return f"skipped: {layout.landing} holds another landing ({refused}); using it as it is"
+            manifest = read_manifest(layout.landing) or {}
+            if manifest.get("source") != "generator":
+                raise LandingRefused(
+                    f"{layout.landing} holds another dataset than {zip_path} ({refused}). Land "
+                    f"the zip with `finops landing --zip {zip_path} --replace --lake "
+                    f"{layout.root}`, then run the demo again."
+                ) from refused
+            _say(f"{zip_path} replaces the synthetic landing an earlier demo generated")
+            return land_zip(zip_path, layout.root, replace=True, limits=limits).summary()
     if layout.landing.exists():
         return f"skipped: {layout.landing} already holds a landing zone"
     _say(f"no dataset at {zip_path}: generating a scale-1 synthetic landing instead")

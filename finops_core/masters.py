@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
 from collections.abc import Mapping, Sequence
 
@@ -93,3 +95,12 @@ def silver_master_row(source: str, row: Mapping[str, Typed]) -> dict[str, Typed]
 
 def iso(value: Typed) -> Typed:
     return value.isoformat() if isinstance(value, (dt.date, dt.datetime)) else value
+
+
+def csv_records(content: bytes) -> list[list[str]]:
+    """A master CSV's records as RFC 4180 reads them: UTF-8 with or without a byte-order mark
+    (undecodable bytes replaced), LF or CRLF line ends, quoted fields that hold commas, doubled
+    quotes or line breaks; a wholly blank line is no record (Spark's CSV reader skips it too).
+    The header is the first record."""
+    text = content.decode("utf-8-sig", errors="replace")
+    return [record for record in csv.reader(io.StringIO(text, newline="")) if record]

@@ -346,16 +346,40 @@ def fixed_master_rows() -> MasterRows:
     return rows
 
 
-def master_files(rows: MasterRows) -> dict[str, bytes]:
+# The forms other exporters write a master CSV in, as `master_files(..., quirky=True)` applies
+# them (RFC 4180 allows each): a file starting with a UTF-8 BOM, CRLF line ends, blank lines
+# (no record), and a quoted field holding a comma, a doubled quote and a line break.
+QUIRKY_CSV = {
+    "customers_orgs": "bom",
+    "users": "crlf",
+    "resources": "blank lines",
+    "support_tickets": "bom crlf",
+}
+QUOTED_NAME = 'Org 0, "the first"\nof three'  # the first org's org_name in quirky files
+
+
+def master_files(rows: MasterRows, quirky: bool = False) -> dict[str, bytes]:
     """The seven master CSVs holding `rows`, written as the feed writes them: the contract's
-    header, `\\n` line ends, minimal RFC 4180 quoting."""
+    header, `\\n` line ends, minimal RFC 4180 quoting; with `quirky`, in the forms of
+    `QUIRKY_CSV` and the first org named `QUOTED_NAME`."""
     files = {}
     for contract in MASTER_SOURCES:
+        records = rows[contract.name]
+        if quirky and contract.name == "customers_orgs" and records:
+            index = contract.column_names.index("org_name")
+            first = list(records[0])
+            first[index] = QUOTED_NAME
+            records = [first, *records[1:]]
+        form = QUIRKY_CSV.get(contract.name, "") if quirky else ""
         buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
+        writer = csv.writer(buffer, lineterminator="\r\n" if "crlf" in form else "\n")
         writer.writerow(contract.column_names)
-        writer.writerows(rows[contract.name])
-        files[contract.file_pattern] = buffer.getvalue().encode()
+        for number, record in enumerate(records):
+            writer.writerow(record)
+            if "blank lines" in form and number % 2 == 0:
+                buffer.write("\n")
+        content = buffer.getvalue().encode()
+        files[contract.file_pattern] = (b"\xef\xbb\xbf" if "bom" in form else b"") + content
     return files
 
 

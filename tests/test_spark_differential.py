@@ -45,6 +45,9 @@ from finops_core.tables import (
 )
 from tests.spark_fixtures import RUN, JsonLinesSink, Lakes, run_both
 from tests.strategies import (
+    ORG_IDS,
+    QUOTED_NAME,
+    RESOURCES,
     MasterRows,
     drawn,
     drawn_master_rows,
@@ -162,10 +165,11 @@ def merged_landing(
     examples: list[dict[str, bytes]], masters: Sequence[MasterRows] = ()
 ) -> dict[str, bytes]:
     """One landing: the strategies' masters (with every drawn master set's invoices and tickets,
-    as `merged_master_rows` merges them, when `masters` are given) and every example's events
+    as `merged_master_rows` merges them, written in the `QUIRKY_CSV` forms, when `masters` are
+    given) and every example's events
     files, example n's `events_part_0001.jsonl` renamed `events_part_<n>_0001.jsonl` (its files
     keep their order)."""
-    landing = master_files(merged_master_rows(masters)) if masters else master_csvs()
+    landing = master_files(merged_master_rows(masters), quirky=True) if masters else master_csvs()
     for number, files in enumerate(examples):
         for relative, content in files.items():
             landing[relative.replace("events_part_", f"events_part_{number:03d}_", 1)] = content
@@ -205,6 +209,11 @@ def assert_the_drawn_masters_reached_the_marts(lake: Path, masters: Sequence[Mas
     for name in ("billing_monthly", "support_tickets"):
         drawn_rows = sum(len(example[name]) for example in masters)
         assert len(table(lake, SILVER_MASTERS[name])) == drawn_rows > 50, name
+    # The quirky CSV forms (BOM, CRLF, blank lines, a quoted line break) lost or added no row.
+    orgs = table(lake, SILVER_MASTERS["customers_orgs"])
+    assert QUOTED_NAME in {row["org_name"] for row in orgs} and len(orgs) == len(ORG_IDS)
+    assert len(table(lake, SILVER_MASTERS["resources"])) == len(RESOURCES)
+    assert len(table(lake, SILVER_MASTERS["users"])) == len(ORG_IDS)
     revenue = table(lake, REVENUE.table)
     assert len(revenue) > 50
     assert sum(row["credit_note"] for row in revenue) > 5

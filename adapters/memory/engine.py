@@ -9,11 +9,9 @@ may pass an in-memory lake); every table it touches is a declaration of `finops_
 from __future__ import annotations
 
 import collections
-import csv
 import functools
 import gc
 import hashlib
-import io
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -36,7 +34,7 @@ from finops_core.events import (
 )
 from finops_core.intake import IntakePlan
 from finops_core.lake import LakeLayout
-from finops_core.masters import silver_master_row, typed_row
+from finops_core.masters import csv_records, silver_master_row, typed_row
 from finops_core.ports import Lake, PartitionSink, RunContext, StageResult
 from finops_core.tables import Replace, Table, WriteMode
 
@@ -78,8 +76,7 @@ class MemoryEngine:
         store = self._storage(lake)
         parsed: dict[str, list[list[str]]] = {}
         for contract in MASTER_SOURCES:  # check every header before writing anything
-            text = store.read_landing(contract.file_pattern).decode("utf-8", errors="replace")
-            records = list(csv.reader(io.StringIO(text, newline="")))
+            records = csv_records(store.read_landing(contract.file_pattern))
             header = records[0] if records else []
             check_header(contract, contract.file_pattern, header)
             parsed[contract.name] = records[1:]

@@ -84,14 +84,16 @@ def _metric(observation: Observation, name: str) -> float:
 def write_bronze_master(
     spark: SparkSession, lake: LakeLayout, contract: SourceContract, run: RunContext
 ) -> int:
-    """One CSV (RFC 4180: quote and escape are both '"') typed by the core's rules, replaced."""
+    """One CSV (RFC 4180: quote and escape are both '"', a quoted field may hold a line break:
+    multiLine) typed by the core's rules, replaced. The header line, BOM and all, is skipped;
+    blank lines are no rows (as `finops_core.masters.csv_records` reads them)."""
     text = spark.read.csv(
         str(lake.landing / contract.file_pattern),
         schema=schemas.csv_text_schema(contract),
         header=True,
         quote='"',
         escape='"',
-        multiLine=False,
+        multiLine=True,
         mode="PERMISSIVE",
         encoding="UTF-8",
         enforceSchema=True,

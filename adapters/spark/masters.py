@@ -8,8 +8,6 @@ Both give the same tables and counts; the differential tests hold them to it.
 
 from __future__ import annotations
 
-import csv
-import io
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +19,7 @@ from adapters.spark.errors import os_errors
 from finops_core.contracts import MASTER_SOURCES, SourceContract, check_header
 from finops_core.errors import DatasetMissing
 from finops_core.lake import LakeLayout
+from finops_core.masters import csv_records
 from finops_core.ports import RunContext, StageResult
 
 if TYPE_CHECKING:
@@ -86,7 +85,6 @@ def _check_master_file(lake: LakeLayout, contract: SourceContract) -> int:
         raise DatasetMissing(
             f"{contract.file_pattern} is missing from {lake.landing}: land the dataset again"
         )
-    text = path.read_bytes().decode("utf-8", errors="replace")
-    records = list(csv.reader(io.StringIO(text, newline="")))
+    records = csv_records(path.read_bytes())
     check_header(contract, contract.file_pattern, records[0] if records else [])
     return sum(1 for fields in records[1:] if len(fields) < len(contract.columns))

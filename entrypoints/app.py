@@ -17,8 +17,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import attrs
+
 from entrypoints.output import format_table, render_rows
 from finops_core import queries, usecases
+from finops_core.contracts import USAGE_EVENTS
 from finops_core.errors import DatasetMissing
 from finops_core.lake import LakeLayout
 from finops_core.marts import DAILY_USAGE
@@ -102,11 +105,15 @@ def _report_failures(record: RunRecord) -> None:
 
 
 def batch(container: Container, *, force_backfill: bool = False) -> RunRecord:
-    """Bronze, silver and gold on the container's engine; the run record, written."""
-    from adapters.landing.manifest import landing_events
+    """Bronze, silver and gold on the container's engine; the run record, written. Landing
+    files no source reads are named in a warning and in the bronze_events stage's record."""
+    from adapters.landing.manifest import landing_events, unread_files
 
     layout = container.layout()
     _require_landing(layout)
+    unread = unread_files(layout.landing)
+    if unread:
+        _say(f"warning: {_unread_note(layout.landing, unread)}")
     engine = container.engine()
     run = start_run(container, "batch", engine.name)
     results = usecases.run_batch(
@@ -117,6 +124,7 @@ def batch(container: Container, *, force_backfill: bool = False) -> RunRecord:
         landing_events(layout.landing),
         backfill=force_backfill,
     )
+    results = [_with_unread(stage, layout.landing, unread) for stage in results]
     record = finish_run(container, run, "batch", engine.name, results)
     total = math.fsum(stage.seconds for stage in record.stages)
     checks = record.reconciliations
@@ -126,6 +134,23 @@ def batch(container: Container, *, force_backfill: bool = False) -> RunRecord:
     )
     _report_failures(record)
     return record
+
+
+def _unread_note(landing: Path, unread: Sequence[str]) -> str:
+    shown = ", ".join(unread[:5]) + (f" and {len(unread) - 5} more" if len(unread) > 5 else "")
+    return (
+        f"{len(unread)} file(s) in {landing} match no source and were not read: {shown} "
+        f"(events are read from {USAGE_EVENTS.file_pattern}, uncompressed)"
+    )
+
+
+def _with_unread(stage: StageResult, landing: Path, unread: Sequence[str]) -> StageResult:
+    """The bronze_events stage with the count (and, if any, the names) of the unread files."""
+    if stage.stage != "bronze_events":
+        return stage
+    notes = [stage.note, _unread_note(landing, unread) if unread else ""]
+    note = "; ".join(part for part in notes if part)
+    return attrs.evolve(stage, counts={**stage.counts, "unread_files": len(unread)}, note=note)
 
 
 # -- landing and generate -------------------------------------------------------------------

@@ -8,10 +8,11 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-from finops_core.contracts import USAGE_EVENTS
+from finops_core.contracts import MASTER_SOURCES, USAGE_EVENTS
 from finops_core.intake import LandingFile
 
 MANIFEST_NAME = "_manifest.json"
@@ -49,6 +50,14 @@ def data_files(landing: Path) -> list[Path]:
         for path in landing.rglob("*")
         if path.is_file() and path.relative_to(landing).as_posix() not in BOOKKEEPING_FILES
     )
+
+
+def unread_files(landing: Path) -> list[str]:
+    """The landing's data files no source contract reads (a `.jsonl.gz`, a `notes.txt`), by
+    relative path: a batch leaves them alone, and says so rather than skip them silently."""
+    read = [contract.file_pattern for contract in (*MASTER_SOURCES, USAGE_EVENTS)]
+    relative = [path.relative_to(landing).as_posix() for path in data_files(landing)]
+    return [name for name in relative if not any(fnmatchcase(name, p) for p in read)]
 
 
 def file_entries(landing: Path, files: Iterable[Path] | None = None) -> list[dict[str, Any]]:

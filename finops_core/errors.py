@@ -37,3 +37,9 @@ class StorageFailed(FinopsError):
     """The disk is full, or a path cannot be written: nothing to fix in the data."""
 
     exit_code = 8
+
+
+class InvalidRow(FinopsError):
+    """A row that no store may hold (a null or non-finite number in a required column)."""
+
+    exit_code = 9

@@ -12,11 +12,14 @@ and the table's columns; `finops_core.queries` states what each question means o
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator
 
 import attrs
 
 from finops_core.anomaly import COST_ANOMALIES
+from finops_core.contracts import LogicalType
+from finops_core.errors import InvalidRow
 from finops_core.expressions import Equals, Predicate, columns_read, holds
 from finops_core.marts import DAILY_USAGE, GENAI_TOKENS, REVENUE, TICKETS
 from finops_core.tables import Row, Table
@@ -153,9 +156,31 @@ def serving_table(name: str) -> ServingTable:
 
 
 def served_rows(table: ServingTable, rows: Iterable[Row]) -> Iterator[Row]:
-    """The source rows the serving table holds: all of them, or those where its `where` holds."""
+    """The source rows the serving table holds (all of them, or those where its `where` holds),
+    each checked: a null in a required column, or a float that is NaN or infinite, is an
+    InvalidRow naming the table, the row's key and the column, before any store sees it."""
     where = table.where
-    return iter(rows) if where is None else (row for row in rows if holds(where, row))
+    kept = iter(rows) if where is None else (row for row in rows if holds(where, row))
+    required = tuple(c.name for c in table.source.columns if not c.nullable)
+    floats = tuple(c.name for c in table.source.columns if c.type is LogicalType.FLOAT)
+    for row in kept:
+        for name in required:
+            if row.get(name) is None:
+                raise _invalid(table, row, name, "a null")
+        for name in floats:
+            value = row.get(name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise _invalid(table, row, name, repr(value))
+        yield row
+
+
+def _invalid(table: ServingTable, row: Row, column: str, value: str) -> InvalidRow:
+    key = ", ".join(f"{name}={row.get(name)}" for name in table.primary_key)
+    return InvalidRow(
+        f"{table.source.id} holds {value} in {column} at ({key}), which {table.name} cannot "
+        "serve: the load stopped there (SQLite keeps that table's previous rows). Gold should "
+        "never hold such a value; please report it with the landing line it came from."
+    )
 
 
 @attrs.frozen

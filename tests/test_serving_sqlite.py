@@ -16,7 +16,7 @@ from adapters.sqlite.serving import SCHEMA_VERSION, SqliteServingStore
 from entrypoints.cli import main
 from entrypoints.commands.query import QUESTIONS
 from finops_core import queries
-from finops_core.errors import ServingUnavailable
+from finops_core.errors import InvalidRow, ServingUnavailable
 from finops_core.lake import LakeLayout
 from finops_core.marts import DAILY_USAGE
 from finops_core.serving import (
@@ -589,6 +589,44 @@ def test_a_load_that_fails_midway_leaves_the_previous_rows(tmp_path: Path) -> No
             assert store.read_slice(DAILY, (org,)) == queries.RowsReader(GOLD).read_slice(
                 DAILY, (org,)
             )
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "shown"),
+    [("daily_cost_usd", float("nan"), "nan"), ("requests", float("inf"), "inf")],
+)
+def test_finops_load_refuses_a_non_finite_number_naming_the_row_and_keeps_the_served_rows(
+    gold_lake: LakeLayout,
+    capsys: pytest.CaptureFixture[str],
+    column: str,
+    value: float,
+    shown: str,
+) -> None:
+    lake = ["--lake", str(gold_lake.root)]
+    assert run(["load", *lake, *MEMORY], capsys)[0] == 0
+    bad = dict(GOLD[7], **{column: value})
+    broken = [*GOLD[:7], bad, *GOLD[8:]]
+    DeltaLake(gold_lake).write_table(DAILY_USAGE.table, broken, WriteMode.OVERWRITE)
+    code, out, err = run(["load", *lake, *MEMORY], capsys)
+    assert code == 9 and out == ""
+    key = ", ".join(f"{name}={bad[name]}" for name in DAILY.primary_key)
+    assert f"holds {shown} in {column} at ({key}), which daily_usage_by_org cannot serve" in err
+    assert "Traceback" not in err and "IntegrityError" not in err
+    with SqliteServingStore(gold_lake.serving_sqlite, create_schema=False) as store:
+        assert store.count(DAILY) == len(GOLD)  # the previous load's rows, whole
+        assert store.read_slice(DAILY, (str(bad["org_id"]),)) == queries.RowsReader(
+            GOLD
+        ).read_slice(DAILY, (str(bad["org_id"]),))
+
+
+def test_a_null_in_a_required_column_is_refused_before_any_store_sees_the_row() -> None:
+    rows = [dict(GOLD[0]), dict(GOLD[1], event_count=None)]
+    checked = served_rows(DAILY, rows)
+    assert next(checked) == GOLD[0]
+    with pytest.raises(InvalidRow, match="holds a null in event_count at"):
+        next(checked)
+    nullable = dict(GOLD[2], carbon_kg=None)  # a nullable column may be null
+    assert list(served_rows(DAILY, [nullable])) == [nullable]
 
 
 def test_finops_load_drops_the_rows_a_new_gold_no_longer_has(

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from finops_core.gold import GOLD_TABLES
-from finops_core.serving import SERVING_TABLES
+from finops_core.serving import ANOMALIES_BY_DAY, SERVING_TABLES
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = PROJECT_ROOT / "notebooks" / "cloud_provider_analytics.ipynb"
@@ -101,8 +101,13 @@ def test_the_notebook_answers_the_questions_and_the_audit_passes(executed: Any) 
         for line in text.splitlines()
         if line.startswith("mart ")
     }
-    # Every served mart's rows, each once (the anomaly mart is not served).
-    assert int(serving.split(": ")[1]) == sum(shown[t.source.name] for t in SERVING_TABLES)
+    (flagged,) = [line for line in text.splitlines() if line.startswith("anomalies: ")]
+    anomalies = int(flagged.split()[1])
+    assert f"of {shown[ANOMALIES_BY_DAY.source.name]} scored rows" in flagged
+    # Every served mart's rows, each once; of the anomaly mart, its anomalies only.
+    served = {t.name: shown[t.source.name] for t in SERVING_TABLES if t.where is None}
+    assert set(served) | {ANOMALIES_BY_DAY.name} == {t.name for t in SERVING_TABLES}
+    assert int(serving.split(": ")[1]) == sum(served.values()) + anomalies
     assert "audit passed: True" in text
     assert "total_cost_usd" in text  # the Q2 table
     assert "silver_rows" in text  # the stages of the typed run record

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from finops_core.tables import Row
 
+# The significant digits a double always holds exactly (DBL_DIG): a float is shown with at most
+# these, so the noise of binary arithmetic (465.46000000000004, 47.36789999999999) is not.
+FLOAT_DIGITS = 15
+
 
 def json_value(value: Any) -> Any:
-    """A row value as JSON: dates as ISO text, maps as objects."""
+    """A row value as JSON: dates as ISO text, maps as objects, finite floats to FLOAT_DIGITS
+    significant digits (integers stay integers, and a float stays a float)."""
+    if isinstance(value, float):
+        return float(f"{value:.{FLOAT_DIGITS}g}") if math.isfinite(value) else value
     if isinstance(value, dt.date | dt.datetime):
         return value.isoformat()
     if isinstance(value, Mapping):

@@ -32,6 +32,7 @@ from adapters.cassandra.session import close_session, connect
 from adapters.cassandra.settings import CassandraSettings
 from adapters.lake.delta import DeltaLake
 from entrypoints.cli import main
+from entrypoints.output import json_value
 from finops_core import queries
 from finops_core.errors import ServingUnavailable
 from finops_core.lake import LakeLayout
@@ -499,7 +500,7 @@ def test_finops_load_twice_gives_the_gold_rows_once_and_the_queries_match_the_de
         == 0
     )
     expected = [
-        {"service": c.service, "total_cost_usd": c.total_cost_usd}
+        {"service": c.service, "total_cost_usd": json_value(c.total_cost_usd)}
         for c in queries.top_services(reference, orgs[0], days=7)
     ]
     assert json.loads(capsys.readouterr().out) == expected

@@ -15,6 +15,7 @@ from adapters.lake.delta import DeltaLake
 from adapters.sqlite.serving import SCHEMA_VERSION, SqliteServingStore
 from entrypoints.cli import main
 from entrypoints.commands.query import QUESTIONS
+from entrypoints.output import json_value
 from finops_core import queries
 from finops_core.errors import InvalidRow, ServingUnavailable
 from finops_core.lake import LakeLayout
@@ -74,9 +75,10 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
 
 
 def gold_json(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Gold rows as --json prints them: ISO dates, plain maps, floats to FLOAT_DIGITS digits."""
     return [
         {
-            **row,
+            **{name: json_value(value) for name, value in row.items()},
             "usage_date": row["usage_date"].isoformat(),  # type: ignore[attr-defined]
             "quality_flags": dict(row["quality_flags"]),  # type: ignore[call-overload]
         }
@@ -320,7 +322,7 @@ def test_finops_query_json_answers_equal_the_reference_on_the_delta_rows(
 
     code, out, _ = run(["query", "q2", "--org", org, "--json", *lake], capsys)
     expected_q2 = [
-        {"service": c.service, "total_cost_usd": c.total_cost_usd}
+        {"service": c.service, "total_cost_usd": json_value(c.total_cost_usd)}
         for c in queries.top_services(reference, org)
     ]
     assert json.loads(out) == expected_q2 and len(expected_q2) == 5
@@ -344,7 +346,7 @@ def test_finops_query_json_answers_equal_the_reference_on_the_delta_rows(
         capsys,
     )
     assert json.loads(out) == [
-        {"service": c.service, "total_cost_usd": c.total_cost_usd}
+        {"service": c.service, "total_cost_usd": json_value(c.total_cost_usd)}
         for c in queries.top_services(reference, org, days=3, as_of=as_of, limit=2)
     ]
 
@@ -356,10 +358,8 @@ def test_finops_query_json_answers_equal_the_reference_on_the_delta_rows(
 
 
 def iso(rows: list[dict[str, object]]) -> list[dict[str, object]]:
-    """Rows as --json prints them: dates as ISO text."""
-    return [
-        {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in row.items()} for row in rows
-    ]
+    """Rows as --json prints them: dates as ISO text, floats to FLOAT_DIGITS digits."""
+    return [{k: json_value(v) for k, v in row.items()} for row in rows]
 
 
 def test_finops_query_answers_q3_q4_q5_and_anomalies_by_name_keyed_by_the_marts_columns(

@@ -155,12 +155,18 @@ def serving_table(name: str) -> ServingTable:
     raise KeyError(f"no serving table is named {name!r}")
 
 
-def served_rows(table: ServingTable, rows: Iterable[Row]) -> Iterator[Row]:
-    """The source rows the serving table holds (all of them, or those where its `where` holds),
-    each checked: a null in a required column, or a float that is NaN or infinite, is an
-    InvalidRow naming the table, the row's key and the column, before any store sees it."""
+def rows_where(table: ServingTable, rows: Iterable[Row]) -> Iterator[Row]:
+    """The source rows the serving table holds: all of them, or those where its `where` holds
+    (what a prune keeps, whose rows the load has already checked)."""
     where = table.where
-    kept = iter(rows) if where is None else (row for row in rows if holds(where, row))
+    return iter(rows) if where is None else (row for row in rows if holds(where, row))
+
+
+def served_rows(table: ServingTable, rows: Iterable[Row]) -> Iterator[Row]:
+    """`rows_where`, each row checked: a null in a required column, or a float that is NaN or
+    infinite, is an InvalidRow naming the table, the row's key and the column, before any store
+    sees it."""
+    kept = rows_where(table, rows)
     required = tuple(c.name for c in table.source.columns if not c.nullable)
     floats = tuple(c.name for c in table.source.columns if c.type is LogicalType.FLOAT)
     for row in kept:

@@ -16,7 +16,13 @@ from finops_core.runs import (
     merged_counts,
     reconcile,
 )
-from finops_core.serving import SERVING_TABLES, ServedSink, ServingTable, served_rows
+from finops_core.serving import (
+    SERVING_TABLES,
+    ServedSink,
+    ServingTable,
+    rows_where,
+    served_rows,
+)
 from finops_core.tables import LANDING_FILES
 
 __all__ = [
@@ -87,7 +93,7 @@ def load_serving(
         sink = store.partition_sink(table)
         if sink is not None:
             upserted += engine.export(lake, table.source, ServedSink(table.name, sink))
-            store.prune(table, served_rows(table, engine.read_rows(lake, table.source)))
+            store.prune(table, rows_where(table, engine.read_rows(lake, table.source)))
         else:
             upserted += store.replace(
                 table, served_rows(table, engine.read_rows(lake, table.source))

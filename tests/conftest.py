@@ -77,3 +77,17 @@ def dirty_landing(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[
     generate(lake, seed=DIRTY_SEED, scale=DIRTY_SCALE, dirty_rate=DIRTY_RATE)
     injected = json.loads((lake / "landing" / "_injected.json").read_text())
     return lake / "landing", injected
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working directory with no ./cred.env and no finops setting's variable from the shell
+    (every variable a setting is read from: `entrypoints.config.env_names`)."""
+    from entrypoints.config import env_names
+
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    for name in env_names():
+        monkeypatch.delenv(name, raising=False)
+    return work

@@ -222,23 +222,6 @@ def test_the_readme_shows_the_configuration_table_generated_from_the_code() -> N
 # the value must arrive where the adapter uses it (a folder read or written, a run record's
 # engine, the host an error names, the settings a Spark or Cassandra session is opened with).
 
-CLI_ENVIRONMENT = (
-    "FINOPS_LAKE",
-    "FINOPS_ENGINE",
-    "FINOPS_SERVING",
-    "FINOPS_VERBOSE",
-    "SPARK_MASTER",
-    "FINOPS_SHUFFLE_PARTITIONS",
-    "FINOPS_LANDING_MAX_TOTAL_BYTES",
-    "FINOPS_LANDING_MAX_MEMBERS",
-    "CASSANDRA_CONTACT_POINTS",
-    "CASSANDRA_KEYSPACE",
-    "CASSANDRA_USERNAME",
-    "CASSANDRA_PASSWORD",
-    "ASTRA_DB_SECURE_BUNDLE_PATH",
-    "ASTRA_DB_TOKEN",
-    "ASTRA_DB_KEYSPACE",
-)
 ORG = "org_aaaa0001"
 DAY = "2025-07-03"
 EVENT_LINES = (
@@ -253,17 +236,6 @@ EVENT_LINES = (
     b'"metric": "requests", '
     b'"value": 8.0, "unit": "requests", "cost_usd_increment": 0.5, "schema_version": 1}\n'
 )
-
-
-@pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A working directory with no ./cred.env and no finops variables from the shell."""
-    work = tmp_path / "work"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    for name in CLI_ENVIRONMENT:
-        monkeypatch.delenv(name, raising=False)
-    return work
 
 
 def landing_files() -> dict[str, bytes]:

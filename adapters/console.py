@@ -1,4 +1,6 @@
-"""Progress on a terminal: a line when a stage starts, one line of counts and seconds at its end."""
+"""Progress as plain lines: a line when a stage starts, one per update, one line of counts and
+seconds at its end; nothing but text and newlines, for pipes, files and CI logs (an interactive
+terminal gets `adapters.rich.progress`, which prints the same line at a stage's end)."""
 
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ what it only borrowed (a notebook's SparkSession).
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,13 +25,14 @@ from adapters.console import ConsoleProgress
 from adapters.flock import FlockLakeLock
 from adapters.runlog import JsonRunLog
 from entrypoints.config import SERVING_KINDS, Settings, load_settings, setting_names
+from entrypoints.output import is_terminal, no_color
 from finops_core.errors import EngineUnavailable, FinopsError, ServingUnavailable
 from finops_core.lake import LakeLayout
 
 if TYPE_CHECKING:
     from adapters.cassandra.settings import CassandraSettings
     from adapters.memory.engine import MemoryEngine
-    from finops_core.ports import Engine, Lake, MasterStages, ServingStore
+    from finops_core.ports import Engine, Lake, MasterStages, Progress, ServingStore
 
 # -- settings ----------------------------------------------------------------------------------
 
@@ -44,6 +46,27 @@ def _settings(values: Mapping[str, Any]) -> Settings:
 
 def _layout(lake: str) -> LakeLayout:
     return LakeLayout(Path(lake))
+
+
+# -- progress ----------------------------------------------------------------------------------
+
+
+def progress_display(detail: bool) -> Iterator[Progress]:
+    """Resource: where long work reports. On an interactive terminal (stderr is one, TERM not
+    "dumb") a live line per running stage (Rich), without colour under NO_COLOR, erased at
+    shutdown if a stage is still running (a failed or interrupted command); elsewhere (a pipe, a
+    CI log) plain lines. Both print the same line when a stage finishes."""
+    lines = ConsoleProgress(detail=detail)
+    if not is_terminal(sys.stderr):
+        yield lines
+        return
+    from adapters.rich.progress import RichProgress
+
+    live = RichProgress(lines, no_color=no_color(), redirect_stdout=is_terminal(sys.stdout))
+    try:
+        yield live
+    finally:
+        live.close()
 
 
 # -- Spark -------------------------------------------------------------------------------------
@@ -189,7 +212,7 @@ class Container(containers.DeclarativeContainer):
     layout = providers.Singleton(_layout, config.lake)
     lake = providers.Singleton(_delta_lake, layout)
     clock = providers.Singleton(SystemClock)
-    progress = providers.Singleton(ConsoleProgress, detail=config.verbose)
+    progress = providers.Resource(progress_display, detail=config.verbose)
     run_log = providers.Singleton(lambda layout: JsonRunLog(layout.runs), layout)
     lake_lock = providers.Singleton(lambda layout: FlockLakeLock(layout.root), layout)
 

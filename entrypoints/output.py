@@ -1,12 +1,19 @@
-"""How the CLI shows rows: an aligned table or a JSON array, keyed by column names."""
+"""How the CLI shows rows: an aligned table or a JSON array, keyed by column names.
+
+A table is plain aligned text, unless stdout is an interactive terminal: then the same cells are
+drawn as a Rich table (`adapters.rich.table`). JSON is the same wherever it goes.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import math
+import os
+import shutil
+import sys
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TextIO
 
 from finops_core.tables import Row
 
@@ -52,8 +59,23 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def format_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """Columns aligned: numbers to the right, text to the left; `(no rows)` when empty."""
+def is_terminal(stream: TextIO) -> bool:
+    """`stream` is an interactive terminal that can redraw a line: not a pipe or a file (a CI
+    log), and not one whose TERM says it is "dumb"."""
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty()) and os.environ.get("TERM", "") != "dumb"
+
+
+def no_color() -> bool:
+    """The NO_COLOR convention (no-color.org): set to anything but the empty string."""
+    return bool(os.environ.get("NO_COLOR"))
+
+
+def format_table(
+    header: Sequence[str], rows: Sequence[Sequence[Any]], terminal: bool | None = None
+) -> str:
+    """Columns aligned: numbers to the right, text to the left; `(no rows)` when empty. Drawn
+    as a Rich table when `terminal` (by default: when stdout is one, `is_terminal`)."""
     if not rows:
         return "(no rows)"
     cells = [[_cell(v) for v in row] for row in rows]
@@ -61,6 +83,11 @@ def format_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
         all(isinstance(row[i], int | float) or row[i] is None for row in rows)
         for i in range(len(header))
     ]
+    if terminal if terminal is not None else is_terminal(sys.stdout):
+        from adapters.rich.table import terminal_table
+
+        width = shutil.get_terminal_size().columns
+        return terminal_table(header, cells, numeric, width=width, no_color=no_color())
     widths = [max(len(header[i]), *(len(c[i]) for c in cells)) for i in range(len(header))]
 
     def line(values: Sequence[str]) -> str:

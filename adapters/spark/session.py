@@ -7,10 +7,18 @@ and `close()` stops it. Nothing happens at import time.
 Every lake table is a Delta table: a session this factory starts loads the two Delta jars
 (`delta_jars`: found in the local Maven repository, downloaded there with `mvn` on first use)
 and Delta's SQL extension and catalog; a borrowed session must have been started with them.
+
+Without `verbose`, a session this factory starts is quiet: log4j2 logs errors only (`_QUIET_LOG4J2`,
+which also keeps Spark's shell from announcing its default log level), and the JVM's stderr
+reaches ours through `forward_stderr`, which drops the JVM's own start-up warning about incubator
+modules (Spark's launcher always adds `--add-modules=jdk.incubator.vector`; no JVM option
+silences the warning). With `verbose` the JVM writes to our stderr directly, noise included.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import importlib.metadata
 import os
 import shlex
@@ -18,15 +26,19 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 import attrs
 
 from finops_core.errors import EngineUnavailable
 
 if TYPE_CHECKING:
+    from py4j.java_gateway import JavaGateway
+    from pyspark import SparkConf
     from pyspark.sql import SparkSession
 
 LOCAL_MASTER = "local[*]"
@@ -61,16 +73,24 @@ RUNTIME_CONF: dict[str, str] = {
     "spark.databricks.delta.properties.defaults.minWriterVersion": "2",
 }
 
-# log4j2 configuration for a quiet driver: errors only, on stderr.
+# log4j2 configuration for a quiet driver: errors only, on stderr. pyspark's driver JVM starts
+# logging as an interpreter (the py4j gateway server), which prints `Setting default log level to
+# "WARN"` (and later `Setting Spark log level to ...`) unless the gateway server's logger has a
+# level of its own equal to the root's: it is given one.
 _QUIET_LOG4J2 = """\
 rootLogger.level = error
 rootLogger.appenderRef.stderr.ref = console
+logger.gateway.name = org.apache.spark.api.python.PythonGatewayServer
+logger.gateway.level = error
 appender.console.type = Console
 appender.console.name = console
 appender.console.target = SYSTEM_ERR
 appender.console.layout.type = PatternLayout
 appender.console.layout.pattern = %d{HH:mm:ss} %p %c{1}: %m%n
 """
+
+# What the JVM prints on its stderr before any logger exists, dropped without `verbose`.
+JVM_NOISE = (b"WARNING: Using incubator modules:",)
 
 
 @attrs.frozen
@@ -97,10 +117,49 @@ def java_executable() -> str | None:
 
 
 def _quiet_log4j2_file() -> Path:
-    path = Path(tempfile.gettempdir()) / "finops-spark-log4j2-quiet.properties"
+    """The quiet log4j2 configuration as a file, named by its content and written whole (by a
+    rename), so a JVM another process starts never reads it half-written or of another version."""
+    digest = hashlib.sha256(_QUIET_LOG4J2.encode()).hexdigest()[:12]
+    path = Path(tempfile.gettempdir()) / f"finops-spark-log4j2-quiet-{digest}.properties"
     if not path.exists() or path.read_text() != _QUIET_LOG4J2:
-        path.write_text(_QUIET_LOG4J2)
+        staging = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        staging.write_text(_QUIET_LOG4J2)
+        os.replace(staging, path)
     return path
+
+
+def forward_stderr(
+    source: IO[bytes], write: Callable[[str], object], noise: tuple[bytes, ...] = JVM_NOISE
+) -> None:
+    """Every line of `source` (the JVM's stderr) to `write`, but those starting with `noise`,
+    until `source` ends (the JVM exits). It keeps reading whatever `write` does: a JVM whose
+    stderr pipe is full would block."""
+    for line in iter(source.readline, b""):
+        if line.startswith(noise) or sys.is_finalizing():
+            continue
+        with contextlib.suppress(Exception):  # our stderr closed or replaced: the line is lost
+            write(line.decode("utf-8", errors="replace"))
+
+
+def _write_stderr(text: str) -> None:
+    """To this process's stderr as it is when the line comes (a live progress display may have
+    put its own in place, to print the line above itself)."""
+    sys.stderr.write(text)
+    sys.stderr.flush()
+
+
+def _quiet_gateway(conf: SparkConf) -> JavaGateway:
+    """The py4j gateway to a new driver JVM whose stderr goes through `forward_stderr`."""
+    from pyspark.java_gateway import launch_gateway
+
+    gateway = launch_gateway(conf, popen_kwargs={"stderr": subprocess.PIPE})
+    threading.Thread(
+        target=forward_stderr,
+        args=(gateway.proc.stderr, _write_stderr),
+        name="finops-spark-stderr",
+        daemon=True,
+    ).start()
+    return gateway
 
 
 def delta_version() -> str:
@@ -262,15 +321,19 @@ class SparkSessions:
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # pyspark's import-time pandas version warning
+            from pyspark import SparkConf, SparkContext
             from pyspark.sql import SparkSession
 
-            builder = SparkSession.builder.master(self.settings.master_url).appName(
-                self.settings.app_name
-            )
-            for key, value in session_conf(self.settings, jars).items():
-                builder = builder.config(key, value)
+            conf = SparkConf().setMaster(self.settings.master_url)
+            conf.setAppName(self.settings.app_name)
+            conf.setAll(list(session_conf(self.settings, jars).items()))
             try:
-                session = builder.getOrCreate()
+                # A process's first session launches the driver JVM (later ones reuse it: pyspark
+                # keeps its gateway); without `verbose` this factory launches it, its stderr
+                # filtered, and the builder then takes that context.
+                if SparkContext._gateway is None and not self.settings.verbose:
+                    SparkContext(conf=conf, gateway=_quiet_gateway(conf))
+                session = SparkSession.builder.config(conf=conf).getOrCreate()
             except Exception as error:  # the JVM did not start or the master is unreachable
                 first_line = (
                     str(error).strip().splitlines()[0]

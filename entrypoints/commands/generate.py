@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
-import time
 
 from entrypoints.commands.common import add_command, add_lake_option, writes_lake
 from entrypoints.containers import Container
+from finops_core.ports import Progress
+
+STAGE = "generate"  # the stage its progress and its run record name
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,33 +43,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-class _Progress:
-    """Prints to stderr about every 5 % of the events."""
+class _EventsProgress:
+    """The generator's events written so far, as updates of the "generate" stage about every
+    5 % of them."""
 
-    def __init__(self) -> None:
-        self.started = time.perf_counter()
-        self.next_share = 0.05
+    STEP = 0.05
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.next_share = self.STEP
 
     def __call__(self, done: int, total: int) -> None:
         if total and done / total >= self.next_share:
-            elapsed = time.perf_counter() - self.started
-            print(
-                f"generate: {done / total:4.0%} ({done}/{total} events, {elapsed:.1f} s)",
-                file=sys.stderr,
-            )
+            self.progress.update(STAGE, f"{done:,}/{total:,} events ({done / total:.0%})")
             while self.next_share <= done / total:
-                self.next_share += 0.05
+                self.next_share += self.STEP
 
 
 def run(args: argparse.Namespace, container: Container) -> int:
     from entrypoints.app import generate_landing
 
-    generate_landing(
+    progress = container.progress()
+    progress.stage_started(STAGE)
+    record = generate_landing(
         container,
         seed=args.seed,
         scale=args.scale,
         dirty_rate=args.dirty,
         replace=args.replace,
-        progress=_Progress(),
+        progress=_EventsProgress(progress),
     )
+    for stage in record.stages:
+        progress.stage_finished(stage)
     return 0

@@ -73,6 +73,7 @@ def run(args: argparse.Namespace, container: Container) -> int:
     options = StreamOptions(once=args.once, trigger_seconds=args.trigger, max_files=args.max_files)
     stream = BronzeStream(spark, layout, classify_lines)
     stop = threading.Event()
+    progress.stage_started("stream")
     with _stop_on_signals(stop):
         result = stream.run(
             run_context,
@@ -80,7 +81,10 @@ def run(args: argparse.Namespace, container: Container) -> int:
             stop,
             on_batch=lambda counts: progress.update("stream", counts.summary()),
         )
-    container.run_log().write(stream_record(run_context, options, result))
+    record = stream_record(run_context, options, result)
+    container.run_log().write(record)
+    for stage in record.stages:
+        progress.stage_finished(stage)
     totals = result.totals
     print(
         f"stream {run_context.run_id}: " + " ".join(f"{k}={_number(v)}" for k, v in totals.items())

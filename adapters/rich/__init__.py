@@ -1,0 +1,1 @@
+"""The terminal through Rich: a live progress line per stage, and tables."""

@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "entrypoints.commands.batch",
     "entrypoints.commands.load",
     "entrypoints.commands.query",
+    "entrypoints.commands.report",
     "entrypoints.commands.audit",
     "entrypoints.commands.vacuum",
     "entrypoints.commands.profile",

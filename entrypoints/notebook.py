@@ -4,7 +4,8 @@ Everything goes through the same container as the CLI, and rows are dicts keyed 
 declared column names (`finops_core.marts`, `finops_core.serving`). With the Spark engine the
 container borrows the notebook's active SparkSession when there is one and never stops it.
 Results come back as pandas DataFrames and matplotlib Figures (built without pyplot's global
-state).
+state); the report's charts come back as the very Plotly figures `finops report` puts on its
+page (`report_charts`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ from finops_core.tables import QUARANTINE_EVENTS, Table
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
+    from plotly.graph_objects import Figure as PlotlyFigure
+
+    from finops_core.report import Report
 
 DATASET_ZIP = Path("data") / "cloud_provider_challenge_dataset_v1.zip"
 
@@ -260,3 +264,43 @@ def plot_carbon_by_day(gold: pd.DataFrame) -> Figure:
     axes.bar(daily.index, daily.to_numpy(), width=0.8, color="seagreen")
     figure.autofmt_xdate()
     return figure
+
+
+# -- the report's charts -----------------------------------------------------------------------
+
+
+def report(
+    lake: Path,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    org: str | None = None,
+) -> Report:
+    """The figures of `finops report` over the lake (`finops_core.report`): the whole gold range
+    unless start/end say otherwise, of one org or of every org."""
+    from entrypoints.commands.report import report_of
+
+    with running(container(lake, read_only=True)) as built:
+        return report_of(built, start, end, org)
+
+
+def report_charts(figures: Report) -> dict[str, PlotlyFigure]:
+    """The report page's Plotly charts, by chart id (those with something to draw); a
+    notebook shows each inline."""
+    from entrypoints.commands.report import figures_of
+
+    return figures_of(figures)
+
+
+def write_report(
+    lake: Path,
+    out: Path | None = None,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    org: str | None = None,
+) -> Path:
+    """Write the report page, as `finops report` does (default <lake>/report/finops-report.html);
+    its path."""
+    from entrypoints.commands import report as command
+
+    with running(container(lake, read_only=True)) as built:
+        return command.write_report(built, out, start, end, org).path

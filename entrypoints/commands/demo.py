@@ -17,7 +17,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Land data/cloud_provider_challenge_dataset_v1.zip if it is there (else generate a\n"
         "scale-1 synthetic landing), run the speed layer once (Spark), the batch layer, load the\n"
         "embedded SQLite serving store, then print Q1 and Q2 for the costliest org and the\n"
-        "audit. Run it again: it is idempotent and says what it skipped.",
+        "audit, and write the HTML report (`finops report`) to <lake>/report/finops-report.html,\n"
+        "printing its path. Run it again: it is idempotent and says what it skipped.",
         "finops demo --lake ./datalake",
     )
     add_lake_option(parser)
@@ -36,5 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, container: Container) -> int:
     from entrypoints.app import demo
+    from entrypoints.commands.report import write_report
 
-    return 0 if demo(container, args.zip).passed else 1
+    record = demo(container, args.zip)
+    written = write_report(container)
+    print(f"\nreport: {written.path}")
+    return 0 if record.passed else 1

@@ -107,6 +107,9 @@ class Engine(Protocol):
     """
 
     name: str
+    # True when `export` runs the sink in other processes (Spark executors), where the data
+    # is; an engine that runs in this process streams rows into the store's `replace` instead.
+    distributed: bool
 
     def bronze_masters(self, lake: LakeLayout, run: RunContext) -> StageResult: ...
 

@@ -83,14 +83,15 @@ def load_serving(
     tables: Sequence[ServingTable] = SERVING_TABLES,
 ) -> StageResult:
     """Load every served mart: the store's table becomes the mart's rows it serves (no row the
-    mart no longer has is kept). Where the store gives a partition sink, the engine runs it
-    where the data is (Spark executors), then the store prunes what the mart lacks; otherwise
-    rows stream through this process into one `replace`."""
+    mart no longer has is kept). With a distributed engine and a store that gives a partition
+    sink, the engine runs it where the data is (Spark executors), then the store prunes what
+    the mart lacks; otherwise rows stream through this process into one `replace` (a sink
+    called in this process would only open a session per partition)."""
     progress.stage_started("serving")
     started = time.perf_counter()
     upserted = 0
     for table in tables:
-        sink = store.partition_sink(table)
+        sink = store.partition_sink(table) if engine.distributed else None
         if sink is not None:
             upserted += engine.export(lake, table.source, ServedSink(table.name, sink))
             store.prune(table, rows_where(table, engine.read_rows(lake, table.source)))
@@ -98,6 +99,7 @@ def load_serving(
             upserted += store.replace(
                 table, served_rows(table, engine.read_rows(lake, table.source))
             )
+        progress.update("serving", f"{table.name} loaded, {upserted:,} rows so far")
     counts = {"rows_upserted": upserted, "serving_rows": sum(store.count(t) for t in tables)}
     result = StageResult("serving", counts, time.perf_counter() - started)
     progress.stage_finished(result)

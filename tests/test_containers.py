@@ -58,6 +58,7 @@ class FakeEngine:
     """An engine that keeps the stages it ran, each returning fixed counts."""
 
     name = "fake"
+    distributed = False
 
     def __init__(self) -> None:
         self.ran: list[str] = []

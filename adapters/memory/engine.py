@@ -64,6 +64,7 @@ def _collector_paused(stage: Callable[P, R]) -> Callable[P, R]:
 
 class MemoryEngine:
     name = "memory"
+    distributed = False  # `export` runs the sink in this process
 
     def __init__(self, storage: Callable[[LakeLayout], Lake]) -> None:
         self._storage = storage

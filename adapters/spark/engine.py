@@ -39,6 +39,7 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 class SparkEngine:
     name = "spark"
+    distributed = True
 
     def __init__(self, spark: SparkSession, masters: MasterStages | None = None) -> None:
         """`masters` builds the bronze and silver master tables; by default Spark jobs do

@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "entrypoints.commands.audit",
     "entrypoints.commands.vacuum",
     "entrypoints.commands.profile",
+    "entrypoints.commands.doctor",
 )
 
 DESCRIPTION = """\

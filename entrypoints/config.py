@@ -311,6 +311,31 @@ def secret_setting_names() -> tuple[str, ...]:
     return tuple(field.name for field in attrs.fields(Settings) if field.metadata["secret"])
 
 
+# The settings each serving store kind is configured by (`finops doctor` shows them).
+SERVING_SETTING_PREFIXES = {
+    "sqlite": ("lake",),
+    "cassandra": ("cassandra_",),
+    "astra": ("astra_db_",),
+    "memory": (),
+}
+
+
+def shown_settings(settings: Settings, kind: str) -> list[tuple[str, str, str]]:
+    """(name, environment variable, value as shown) of the settings of the serving store
+    `kind`; a secret shows only whether it is set."""
+    shown = []
+    for field in attrs.fields(Settings):
+        if not field.name.startswith(SERVING_SETTING_PREFIXES[kind]):
+            continue
+        value = getattr(settings, field.name)
+        if field.metadata["secret"]:
+            text = "(not set)" if value is None else "(set; a secret, not shown)"
+        else:
+            text = "(not set)" if value is None else str(value)
+        shown.append((field.name, field.metadata["env"], text))
+    return shown
+
+
 def env_names() -> dict[str, str]:
     """Environment variable -> setting name."""
     return {field.metadata["env"]: field.name for field in attrs.fields(Settings)}

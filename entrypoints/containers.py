@@ -170,19 +170,21 @@ def cassandra_session(settings: CassandraSettings) -> Iterator[Any]:
 def _cassandra_store(session: Any, settings: CassandraSettings, read_only: bool) -> ServingStore:
     """The Cassandra (or AstraDB) store over the session resource; loads apply the schema
     (idempotent DDL), read-only commands do not."""
-    from adapters.cassandra.schema import apply_schema
+    from adapters.cassandra.schema import apply_schema, require_keyspace
     from adapters.cassandra.serving import CassandraServingStore
 
-    if not read_only:
-        try:
+    try:
+        if settings.is_astra or read_only:
+            require_keyspace(session, settings.keyspace, settings.hosts, astra=settings.is_astra)
+        if not read_only:
             apply_schema(session, settings.keyspace, create_keyspace=not settings.is_astra)
-        except FinopsError:
-            raise
-        except Exception as error:
-            raise ServingUnavailable(
-                f"Cassandra at {settings.hosts} did not accept the serving schema "
-                f"({type(error).__name__}: {error})."
-            ) from None
+    except FinopsError:
+        raise
+    except Exception as error:
+        raise ServingUnavailable(
+            f"Cassandra at {settings.hosts} did not accept the serving schema "
+            f"({type(error).__name__}: {error})."
+        ) from None
     return CassandraServingStore(session, settings.keyspace, settings=settings)
 
 

@@ -174,6 +174,23 @@ class SliceReader(Protocol):
     def count(self, table: ServingTable) -> int: ...
 
 
+@attrs.frozen
+class StoreDescription:
+    """What a serving store is and holds, as `finops doctor` shows it (never a secret)."""
+
+    kind: str
+    where: str
+    server: str  # the product and its version, as the store reports them
+    namespace: str  # the keyspace, or the database file
+    tables: tuple[str, ...]  # the serving schema's tables the store has
+    missing: tuple[str, ...]  # the serving schema's tables it lacks
+    schema_version: int | None  # None before the first load
+
+    @property
+    def ready(self) -> bool:
+        return not self.missing
+
+
 class ServingStore(SliceReader, Protocol):
     """The low-latency store analysts query: upserts of declared tables, slices of one partition.
 
@@ -201,6 +218,10 @@ class ServingStore(SliceReader, Protocol):
     def partition_sink(self, table: ServingTable) -> PartitionSink | None:
         """A picklable sink that upserts into this store from any process, or None if the
         store can only be written from this process (an embedded file)."""
+        ...
+
+    def describe(self) -> StoreDescription:
+        """Read the store's server version, tables and schema version (nothing is written)."""
         ...
 
     def close(self) -> None: ...

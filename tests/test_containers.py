@@ -8,6 +8,7 @@ import datetime as dt
 import importlib
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -89,7 +90,8 @@ class FakeEngine:
 
 
 class FakeCassandraSession:
-    """Keeps every CQL statement it is given; its cluster remembers being shut down."""
+    """Keeps every CQL statement it is given; its cluster remembers being shut down. Its
+    cluster has the keyspaces in `keyspaces` (as the schema's keyspace check reads them)."""
 
     class Cluster:
         shut_down = False
@@ -97,12 +99,15 @@ class FakeCassandraSession:
         def shutdown(self) -> None:
             self.shut_down = True
 
-    def __init__(self) -> None:
+    def __init__(self, keyspaces: tuple[str, ...] = ()) -> None:
         self.statements: list[str] = []
         self.cluster = self.Cluster()
+        self.keyspaces = keyspaces
 
     def execute(self, statement: Any, parameters: object = None) -> list[Any]:
         self.statements.append(str(statement))
+        if "FROM system_schema.keyspaces" in str(statement):
+            return [SimpleNamespace(keyspace_name=name) for name in ("system", *self.keyspaces)]
         return []
 
 
@@ -267,7 +272,7 @@ def test_cassandra_and_astra_build_the_cassandra_store_over_the_session_resource
     monkeypatch.setenv("ASTRA_DB_TOKEN", "AstraCS:secret")
     monkeypatch.setenv("ASTRA_DB_KEYSPACE", "finops_astra")
     container = build_container(lake=tmp_path, serving=kind)
-    session = FakeCassandraSession()
+    session = FakeCassandraSession(keyspaces=("finops_astra",))
     container.cassandra_session.override(providers.Object(session))
     store = container.serving()
     assert type(store).__name__ == "CassandraServingStore"
@@ -277,8 +282,29 @@ def test_cassandra_and_astra_build_the_cassandra_store_over_the_session_resource
     assert session.statements
     creates_keyspace = any("CREATE KEYSPACE" in s.upper() for s in session.statements)
     assert creates_keyspace is (kind == "cassandra")  # AstraDB keyspaces are made in its UI
-    assert all(keyspace in s for s in session.statements)
+    assert all(keyspace in s for s in session.statements if "system_schema" not in s)
     assert container.cassandra_settings().is_astra is (kind == "astra")
+    container.shutdown_resources()
+
+
+def test_an_astra_keyspace_that_does_not_exist_is_refused_before_any_ddl(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bundle = tmp_path / "secure-connect.zip"
+    bundle.write_bytes(b"zip")
+    monkeypatch.setenv("ASTRA_DB_SECURE_BUNDLE_PATH", str(bundle))
+    monkeypatch.setenv("ASTRA_DB_TOKEN", "AstraCS:secret")
+    monkeypatch.setenv("ASTRA_DB_KEYSPACE", "not_made")
+    container = build_container(lake=tmp_path, serving="astra")
+    session = FakeCassandraSession(keyspaces=("other_one", "finops"))
+    container.cassandra_session.override(providers.Object(session))
+    with pytest.raises(ConfigurationError) as refused:
+        container.serving()
+    message = str(refused.value)
+    assert "The keyspace not_made does not exist in AstraDB (secure bundle" in message
+    assert "(keyspaces there: finops, other_one)" in message  # system keyspaces left out
+    assert "AstraCS:secret" not in message
+    assert [s for s in session.statements if "CREATE" in s.upper()] == []
     container.shutdown_resources()
 
 
@@ -287,11 +313,11 @@ def test_a_read_only_cassandra_store_applies_no_schema(
 ) -> None:
     monkeypatch.setenv("CASSANDRA_KEYSPACE", "finops_ro")
     container = build_container(lake=tmp_path, serving="cassandra", read_only=True)
-    session = FakeCassandraSession()
+    session = FakeCassandraSession(keyspaces=("finops_ro",))
     container.cassandra_session.override(providers.Object(session))
     store = container.serving()
     assert store.keyspace == "finops_ro"  # type: ignore[attr-defined]
-    assert session.statements == []
+    assert session.statements == ["SELECT keyspace_name FROM system_schema.keyspaces"]
 
 
 def test_an_unreachable_cassandra_is_serving_unavailable_naming_the_host(

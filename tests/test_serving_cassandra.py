@@ -155,14 +155,22 @@ def cassandra_node(
     return config.stash[_SHARED_NODE]
 
 
+_SHARED_AUTH_NODE = pytest.StashKey[CassandraNode]()
+
+
 @pytest.fixture(scope="session")
-def cassandra_auth_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CassandraNode]:
-    """A second node with PasswordAuthenticator (superuser cassandra/cassandra)."""
-    _tools_or_skip()
-    directory = tmp_path_factory.mktemp("cassandra-auth-node")
-    node = CassandraNode.start(directory, auth=True)
-    yield node
-    stop_node(directory)
+def cassandra_auth_node(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> CassandraNode:
+    """A second node with PasswordAuthenticator (superuser cassandra/cassandra), shared like
+    `cassandra_node` by every module that imports this fixture; stopped when pytest ends."""
+    config = request.config
+    if _SHARED_AUTH_NODE not in config.stash:
+        _tools_or_skip()
+        directory = tmp_path_factory.mktemp("cassandra-auth-node")
+        config.stash[_SHARED_AUTH_NODE] = CassandraNode.start(directory, auth=True)
+        config.add_cleanup(lambda: stop_node(directory))
+    return config.stash[_SHARED_AUTH_NODE]
 
 
 def gold_rows(orgs: int, days: int, services: int = 5) -> list[dict[str, object]]:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from adapters.cassandra.settings import check_keyspace
 from finops_core.contracts import LogicalType
+from finops_core.errors import ConfigurationError, ServingUnavailable
 from finops_core.serving import SERVING_TABLES, ServingTable, ValueIndex
 
 if TYPE_CHECKING:
@@ -131,6 +132,34 @@ def table_ddl(keyspace: str, tables: Sequence[ServingTable] = SERVING_TABLES) ->
         "    component text PRIMARY KEY,\n    version int,\n    applied_at timestamp\n)"
     )
     return statements
+
+
+def keyspace_names(session: Session) -> list[str]:
+    """The keyspaces of the cluster the session sees, system keyspaces left out, sorted."""
+    names = (
+        str(row.keyspace_name)
+        for row in session.execute("SELECT keyspace_name FROM system_schema.keyspaces")
+    )
+    return sorted(name for name in names if not name.startswith(("system", "dse_", "solr_")))
+
+
+def require_keyspace(session: Session, keyspace: str, where: str, *, astra: bool) -> None:
+    """Refuse, naming what exists and what to do, when `keyspace` is not in the cluster: on
+    AstraDB it is made in the Astra UI (CQL may not create one), on Cassandra by a load."""
+    existing = keyspace_names(session)
+    if keyspace in existing:
+        return
+    found = ", ".join(existing) if existing else "none"
+    if astra:
+        raise ConfigurationError(
+            f"The keyspace {keyspace} does not exist in {where} (keyspaces there: {found}). "
+            "AstraDB keyspaces are created in the Astra UI (the database's Overview, Add "
+            "Keyspace); create it there, or set ASTRA_DB_KEYSPACE to one of those."
+        )
+    raise ServingUnavailable(
+        f"The keyspace {keyspace} does not exist at {where} (keyspaces there: {found}); run "
+        "`finops load --serving cassandra` first, or set CASSANDRA_KEYSPACE."
+    )
 
 
 def apply_schema(

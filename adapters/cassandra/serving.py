@@ -33,7 +33,7 @@ from adapters.cassandra.schema import SCOPE, SCOPE_COLUMN
 from adapters.cassandra.settings import CassandraSettings, check_keyspace
 from finops_core.contracts import Column, LogicalType
 from finops_core.errors import FinopsError, ServingUnavailable
-from finops_core.ports import PartitionSink
+from finops_core.ports import PartitionSink, StoreDescription
 from finops_core.serving import ServingTable, ValueIndex, serving_table
 from finops_core.tables import Row, count_map, text_list, text_set
 
@@ -333,15 +333,66 @@ class CassandraServingStore:
             ),
         )
 
+    # -- what the store is ----------------------------------------------------------------------
+
+    def describe(self) -> StoreDescription:
+        from adapters.cassandra.schema import VERSION_TABLE, table_names
+
+        local = self._with_retry(
+            "read system.local",
+            lambda: self.session.execute(
+                "SELECT release_version, data_center FROM system.local"
+            ).one(),
+        )
+        found = {
+            str(row.table_name)
+            for row in self._with_retry(
+                "read the keyspace's tables",
+                lambda: list(
+                    self.session.execute(
+                        "SELECT table_name FROM system_schema.tables WHERE keyspace_name = %s",
+                        (self.keyspace,),
+                    )
+                ),
+            )
+        }
+        version = None
+        if VERSION_TABLE in found:
+            row = self._with_retry(
+                "read the schema version",
+                lambda: self.session.execute(
+                    f"SELECT version FROM {self.keyspace}.{VERSION_TABLE} "
+                    "WHERE component = 'serving'"
+                ).one(),
+            )
+            version = None if row is None else int(row.version)
+        expected = table_names()
+        return StoreDescription(
+            kind=self.kind,
+            where=self.where,
+            server=f"Cassandra {local.release_version}, data centre {local.data_center}",
+            namespace=self.keyspace,
+            tables=tuple(name for name in expected if name in found),
+            missing=tuple(name for name in expected if name not in found),
+            schema_version=version,
+        )
+
     # -- retries -------------------------------------------------------------------------------
 
     def _unavailable(self, what: str, error: BaseException) -> ServingUnavailable:
+        from cassandra.protocol import OverloadedErrorMessage
+
         from adapters.cassandra.session import describe_failure
 
         reason = describe_failure(error)
+        advice = (
+            "wait, then rerun (loads are idempotent), or raise the database's rate limit"
+            if isinstance(error, OverloadedErrorMessage)
+            else "check that the node is up, then rerun (loads are idempotent)"
+        )
         return ServingUnavailable(
             f"Cassandra at {self.where} failed to {what} after {self.retry.attempts} attempts "
-            f"({reason}); check that the node is up, then rerun (loads are idempotent)."
+            f"({reason}); {advice}."
         )
 
     def _with_retry(self, what: str, action: Any) -> Any:

@@ -6,8 +6,12 @@ passed through unredacted.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from adapters.cassandra.settings import CassandraSettings
@@ -17,6 +21,8 @@ if TYPE_CHECKING:
     from cassandra.cluster import Session
 
 LOG = logging.getLogger(__name__)
+# The driver's module that reads the secure connect bundle and calls the metadata service.
+CLOUD_LOGGER = "cassandra.datastax.cloud"
 
 
 def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
@@ -31,9 +37,14 @@ def describe_failure(error: BaseException, secrets: Iterable[str | None] = ()) -
     """A short, secret-free reason for a failed request or connection."""
     from cassandra import AuthenticationFailed
     from cassandra.cluster import NoHostAvailable
+    from cassandra.protocol import OverloadedErrorMessage
 
     if isinstance(error, AuthenticationFailed):
         return "the credentials were refused"
+    if isinstance(error, OverloadedErrorMessage):
+        # AstraDB answers a request over its rate limit this way ("Rate limit reached").
+        detail = redact(str(getattr(error, "message", "") or error), secrets)
+        return f"the database rejected requests as overloaded or rate-limited ({detail})"
     if isinstance(error, NoHostAvailable):
         errors = list(getattr(error, "errors", {}).values())
         if any(isinstance(inner, AuthenticationFailed) for inner in errors):
@@ -42,6 +53,80 @@ def describe_failure(error: BaseException, secrets: Iterable[str | None] = ()) -
             return f"no host answered ({type(errors[0]).__name__})"
         return "no host answered"
     return redact(f"{type(error).__name__}: {error}", secrets)
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """`error`, what it was raised from or during, and a URLError's reason, outermost first."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        reason = getattr(current, "reason", None)
+        if isinstance(reason, BaseException):
+            current = reason
+        else:
+            current = current.__cause__ or current.__context__
+
+
+def describe_bundle_failure(error: BaseException, bundle: Path) -> str:
+    """What is wrong with an Astra secure connect bundle, or with the metadata service it
+    names, and what to do: the driver reads the zip and calls the metadata service while the
+    Cluster is built, and its own messages say neither which nor why."""
+    import ssl
+    import zipfile
+
+    causes = list(_causes(error))
+    url = next(
+        (m.group(0) for c in causes if (m := re.search(r"https://\S+/metadata", str(c)))),
+        "the metadata service",
+    )
+    download = "download the bundle again from the database's Connect page in the Astra UI"
+    for cause in causes:
+        if isinstance(cause, zipfile.BadZipFile) or "Unable to open the zip file" in str(cause):
+            return f"the secure connect bundle {bundle} is not a readable zip file; {download}"
+        if isinstance(cause, FileNotFoundError):
+            missing = Path(str(cause.filename or "")).name or "a file"
+            return f"the secure connect bundle {bundle} has no {missing}; {download}"
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return (
+                f"the certificate of {url} is not signed by the bundle's ca.crt (the bundle is "
+                f"of another database, or outdated); {download}"
+            )
+        if isinstance(cause, ssl.SSLError):
+            if "KEY_VALUES_MISMATCH" in str(cause) or "PEM" in str(cause):
+                return f"the bundle's client certificate or key is unreadable; {download}"
+            return (
+                f"{url} refused the bundle's client certificate ({cause.reason or cause}); "
+                f"{download}"
+            )
+        if isinstance(cause, (ConnectionError, TimeoutError)) or type(cause) is OSError:
+            return (
+                f"{url} did not answer ({type(cause).__name__}); check in the Astra UI that the "
+                "database is active (resume it if it is hibernated) and that this machine "
+                "reaches it"
+            )
+        if isinstance(cause, (json.JSONDecodeError, KeyError)):
+            return f"the bundle's config.json or {url} gave an unexpected document; {download}"
+    return f"the secure connect bundle is not usable ({describe_failure(error)}); {download}"
+
+
+def _astra_connect_failure(error: BaseException) -> str | None:
+    """The reason an Astra session did not open, when the SNI proxy is the cause."""
+    from cassandra.cluster import NoHostAvailable
+
+    if not isinstance(error, NoHostAvailable):
+        return None
+    for endpoint, inner in getattr(error, "errors", {}).items():
+        proxy = ":".join(str(endpoint).split(":")[:2])
+        if isinstance(inner, ConnectionRefusedError):
+            return (
+                f"the database's SNI proxy at {proxy} refused the connection; check in the "
+                "Astra UI that the database is active"
+            )
+        if isinstance(inner, OSError) and "SSL" in type(inner).__name__:
+            return f"the TLS handshake with the SNI proxy at {proxy} failed ({inner})"
+    return None
 
 
 def connect(settings: CassandraSettings) -> Session:
@@ -69,17 +154,24 @@ def connect(settings: CassandraSettings) -> Session:
     )
     secrets = (settings.password, settings.astra_token)
     if settings.is_astra:
+        bundle = Path(str(settings.astra_secure_bundle_path))
         try:
-            cluster = Cluster(
-                cloud={"secure_connect_bundle": str(settings.astra_secure_bundle_path)},
-                auth_provider=PlainTextAuthProvider("token", settings.astra_token),
-                **common,
-            )
+            with _quiet(CLOUD_LOGGER):  # it logs a traceback of its own before raising
+                cluster = Cluster(
+                    cloud={
+                        "secure_connect_bundle": str(bundle),
+                        "connect_timeout": settings.connect_timeout_s,
+                    },
+                    auth_provider=PlainTextAuthProvider("token", settings.astra_token),
+                    **common,
+                )
         except Exception as error:
             raise ServingUnavailable(
-                f"Cannot connect to Cassandra at {settings.hosts}: the secure connect bundle is "
-                f"not usable ({describe_failure(error, secrets)}); download it again from the "
-                "Astra UI."
+                redact(
+                    f"Cannot connect to {settings.hosts}: "
+                    f"{describe_bundle_failure(error, bundle)}.",
+                    secrets,
+                )
             ) from None
     else:
         auth = (
@@ -94,10 +186,34 @@ def connect(settings: CassandraSettings) -> Session:
         return cluster.connect()
     except Exception as error:
         cluster.shutdown()
+        reason = describe_failure(error, secrets)
+        if settings.is_astra:
+            if reason == "the credentials were refused":
+                raise ServingUnavailable(
+                    f"Cannot connect to {settings.hosts}: the credentials were refused (user "
+                    "token with ASTRA_DB_TOKEN); generate an application token in the Astra UI "
+                    "and set ASTRA_DB_TOKEN in cred.env."
+                ) from None
+            reason = _astra_connect_failure(error) or reason
+            raise ServingUnavailable(
+                redact(f"Cannot connect to {settings.hosts}: {reason}.", secrets)
+            ) from None
         raise ServingUnavailable(
-            f"Cannot connect to Cassandra at {settings.hosts}: {describe_failure(error, secrets)}; "
+            f"Cannot connect to Cassandra at {settings.hosts}: {reason}; "
             "check that the node is running and the settings in cred.env."
         ) from None
+
+
+@contextlib.contextmanager
+def _quiet(name: str) -> Iterator[None]:
+    """Silence one driver logger for the duration of the block."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def close_session(session: Session) -> None:

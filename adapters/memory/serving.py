@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from finops_core import queries
-from finops_core.ports import PartitionSink
-from finops_core.serving import ServingTable
+from finops_core.ports import PartitionSink, StoreDescription
+from finops_core.serving import SERVING_TABLES, ServingTable
 from finops_core.tables import Row
 
 
@@ -30,6 +30,18 @@ class InMemoryServingStore(queries.RowsReader):
             }
             count += 1
         return count
+
+    def describe(self) -> StoreDescription:
+        names = tuple(table.name for table in SERVING_TABLES)
+        return StoreDescription(
+            kind=self.kind,
+            where="this process",
+            server="in-memory store",
+            namespace="this process",
+            tables=tuple(name for name in names if name in self.rows),
+            missing=tuple(name for name in names if name not in self.rows),
+            schema_version=None,
+        )
 
     def replace(self, table: ServingTable, rows: Iterable[Row]) -> int:
         """The table becomes exactly `rows`, swapped in at once when they are all read."""

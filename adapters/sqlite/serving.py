@@ -27,7 +27,7 @@ import attrs
 
 from finops_core.contracts import Column, LogicalType
 from finops_core.errors import ServingUnavailable
-from finops_core.ports import PartitionSink
+from finops_core.ports import PartitionSink, StoreDescription
 from finops_core.serving import SERVING_TABLES, ServingTable
 from finops_core.tables import Row, count_map, text_list, text_set
 
@@ -234,6 +234,28 @@ class SqliteServingStore:
         trace: TracebackType | None,
     ) -> None:
         self.close()
+
+    def describe(self) -> StoreDescription:
+        expected = (*(table.name for table in SERVING_TABLES), VERSION_TABLE)
+        found = {
+            str(row[0])
+            for row in self._query("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+        version = None
+        if VERSION_TABLE in found:
+            rows = self._query(
+                f"SELECT version FROM {VERSION_TABLE} WHERE component = ?", ("serving",)
+            )
+            version = int(rows[0][0]) if rows else None
+        return StoreDescription(
+            kind=self.kind,
+            where=str(self.path),
+            server=f"SQLite {sqlite3.sqlite_version} (journal mode {self.journal_mode})",
+            namespace=str(self.path),
+            tables=tuple(name for name in expected if name in found),
+            missing=tuple(name for name in expected if name not in found),
+            schema_version=version,
+        )
 
     @property
     def journal_mode(self) -> str:

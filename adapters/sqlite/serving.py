@@ -167,6 +167,29 @@ def _chunks(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
         yield chunk
 
 
+def _open_existing(path: Path) -> sqlite3.Connection:
+    """A connection to the existing file: read-write (WAL) when this process may write it;
+    otherwise (a lake of another owner, a read-only mount) read-only, and if SQLite cannot
+    even keep its WAL index beside the file, `immutable`: the file is read as it is, without
+    locks, which is right for a file nobody can write through this path."""
+    uri = path.resolve().as_uri()
+    try:
+        connection = sqlite3.connect(f"{uri}?mode=rw", uri=True)
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("PRAGMA synchronous = NORMAL")
+        return connection
+    except sqlite3.OperationalError:
+        pass
+    for options in ("mode=ro", "mode=ro&immutable=1"):
+        connection = sqlite3.connect(f"{uri}?{options}", uri=True)
+        try:
+            connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return connection
+        except sqlite3.OperationalError:
+            connection.close()
+    raise sqlite3.OperationalError(f"cannot read {path}")
+
+
 class SqliteServingStore:
     """The ServingStore over one SQLite file (WAL mode).
 
@@ -193,14 +216,11 @@ class SqliteServingStore:
             if create_schema:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._connection = sqlite3.connect(self.path)
-            else:  # never create the file, even if it vanished since the check above
-                self._connection = sqlite3.connect(
-                    f"{self.path.resolve().as_uri()}?mode=rw", uri=True
-                )
-            self._connection.execute("PRAGMA journal_mode = WAL")
-            self._connection.execute("PRAGMA synchronous = NORMAL")
-            if create_schema:
+                self._connection.execute("PRAGMA journal_mode = WAL")
+                self._connection.execute("PRAGMA synchronous = NORMAL")
                 self._apply_schema(tables)
+            else:  # never create the file, even if it vanished since the check above
+                self._connection = _open_existing(self.path)
         except (OSError, sqlite3.Error) as error:
             raise ServingUnavailable(
                 f"Cannot open the SQLite serving store at {self.path} ({error}); check that the "

@@ -19,7 +19,7 @@ import attrs
 from entrypoints.commands.common import add_command, add_lake_option
 from entrypoints.containers import Container
 from finops_core.anomaly import COST_ANOMALIES
-from finops_core.errors import ConfigurationError
+from finops_core.errors import ConfigurationError, StorageFailed
 from finops_core.lake import LakeLayout
 from finops_core.marts import DAILY_USAGE, GENAI_TOKENS, REVENUE, TICKETS
 from finops_core.report import CARBON_BY_REGION, Report, ReportInputs, build_report
@@ -180,7 +180,15 @@ def write_report(
         _say(f"report: {report.notice}")
     else:
         _say(f"report: drawing the figures of {report.period}")
-    size = write_page(report, path, container.clock().now())
+    try:
+        size = write_page(report, path, container.clock().now())
+    except OSError as error:
+        if out is not None:
+            raise
+        raise StorageFailed(
+            f"Cannot write the report into the lake at {path.parent} "
+            f"({error.strerror or error}); write it elsewhere with --out FILE."
+        ) from None
     return Written(path, size, report, time.perf_counter() - started)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import json
@@ -18,6 +19,7 @@ import pytest
 from hypothesis import settings
 
 from adapters.lake.delta import DeltaLake
+from adapters.sqlite.serving import SqliteServingStore
 from entrypoints.cli import main
 from finops_core import catalogue
 from finops_core.contracts import HeaderMismatch
@@ -34,9 +36,13 @@ from finops_core.lake import LakeLayout
 from finops_core.marts import DAILY_USAGE
 from finops_core.ports import RunContext
 from finops_core.rules import violates
+from finops_core.serving import SERVING_TABLES
 from finops_core.tables import BRONZE_MASTERS, QUARANTINE_EVENTS, SILVER_EVENTS, SILVER_MASTERS
 from tests.strategies import RESOURCES, drawn, master_csvs, raw_events, write_landing
+from tests.test_serving_cassandra import cassandra_node
 from tests.values import bronze_values
+
+__all__ = ["cassandra_node"]  # the shared node fixture, imported so that pytest finds it here
 
 pytestmark = pytest.mark.spark
 
@@ -473,7 +479,15 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], seconds: float) 
 
 @pytest.fixture
 def standalone_cluster(tmp_path: Path) -> Iterator[str]:
-    """A Spark standalone master and one 1-core worker on 127.0.0.1; stopped even on failure."""
+    """A Spark standalone master and two 1-core workers on 127.0.0.1 (`running_cluster`)."""
+    with running_cluster(tmp_path, workers=2) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def running_cluster(folder: Path, workers: int) -> Iterator[str]:
+    """A Spark standalone master and `workers` 1-core, 1 GiB workers on 127.0.0.1, each with
+    its own work folder under `folder`; every process is stopped even on failure."""
     import pyspark
 
     spark_home = Path(pyspark.__file__).parent
@@ -482,13 +496,13 @@ def standalone_cluster(tmp_path: Path) -> Iterator[str]:
         **os.environ,
         "SPARK_HOME": str(spark_home),
         "SPARK_LOCAL_IP": "127.0.0.1",
-        "SPARK_WORKER_DIR": str(tmp_path / "worker"),
         "PYSPARK_PYTHON": sys.executable,
     }
     port = _free_port()
     url = f"spark://127.0.0.1:{port}"
     processes: list[subprocess.Popen[bytes]] = []
-    logs = [open(tmp_path / name, "wb") for name in ("master.log", "worker.log")]  # noqa: SIM115
+    names = ["master.log", *(f"worker-{index}.log" for index in range(workers))]
+    logs = [open(folder / name, "wb") for name in names]  # noqa: SIM115
     try:
         processes.append(
             subprocess.Popen(
@@ -509,27 +523,30 @@ def standalone_cluster(tmp_path: Path) -> Iterator[str]:
             )
         )
         _wait_for_port(port, processes[0], 120)
-        processes.append(
-            subprocess.Popen(
-                [
-                    str(spark_class),
-                    "org.apache.spark.deploy.worker.Worker",
-                    url,
-                    "--cores",
-                    "1",
-                    "--memory",
-                    "1g",
-                    "--host",
-                    "127.0.0.1",
-                    "--webui-port",
-                    "0",
-                ],
-                stdout=logs[1],
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
+        for index in range(workers):
+            processes.append(
+                subprocess.Popen(
+                    [
+                        str(spark_class),
+                        "org.apache.spark.deploy.worker.Worker",
+                        url,
+                        "--cores",
+                        "1",
+                        "--memory",
+                        "1g",
+                        "--host",
+                        "127.0.0.1",
+                        "--webui-port",
+                        "0",
+                        "--work-dir",
+                        str(folder / f"worker-{index}"),
+                    ],
+                    stdout=logs[1 + index],
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    start_new_session=True,
+                )
             )
-        )
         yield url
     finally:
         for process in reversed(processes):
@@ -545,41 +562,88 @@ def standalone_cluster(tmp_path: Path) -> Iterator[str]:
             log.close()
 
 
-@pytest.mark.slow
-def test_finops_batch_runs_on_a_standalone_cluster(standalone_cluster: str, tmp_path: Path) -> None:
-    from tests.test_spark_differential import assert_same_table
-
-    landing = {**master_csvs()}
-    events = [json.dumps({**event}).encode() for event in sample_events()]
-    landing["usage_events_stream/events_part_0000.jsonl"] = b"\n".join(events) + b"\nnot json\n"
-    lakes = {name: tmp_path / name for name in ("memory", "cluster")}
-    for lake in lakes.values():
-        write_landing(landing, lake / "landing")
-    assert main(["batch", "--engine", "memory", "--lake", str(lakes["memory"])]) == 0
-    # A separate process: this test run's own session is local, a driver has one master.
-    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable}
+def _on_cluster(*args: str, env: dict[str, str]) -> None:
+    """`finops ARGS` in its own process: a driver has one master (this run's session is local)."""
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "entrypoints.cli",
-            "batch",
-            "--engine",
-            "spark",
-            "--master",
-            standalone_cluster,
-            "--lake",
-            str(lakes["cluster"]),
-        ],
+        [sys.executable, "-m", "entrypoints.cli", *args],
         env=env,
         capture_output=True,
         timeout=900,
         check=False,
     )
     assert done.returncode == 0, done.stderr.decode()[-3000:]
+
+
+@pytest.mark.slow
+@pytest.mark.cassandra
+def test_stream_batch_and_a_cassandra_load_on_a_two_worker_cluster_equal_the_local_run(
+    standalone_cluster: str, cassandra_node: Any, tmp_path: Path
+) -> None:
+    """stream --once, batch and load --serving cassandra with --master spark://… (two 1-core
+    workers): silver, quarantine and gold equal the pure-Python engine's over the same landing
+    (itself held equal to local Spark by the differential tests), and Cassandra, written by the
+    executors' partition sinks, answers every question as SQLite loaded from that lake does."""
+    from tests.test_spark_differential import assert_same_table
+
+    landing = {**master_csvs()}
+    events = [json.dumps({**event}).encode() for event in sample_events()]
+    half = len(events) // 2
+    landing["usage_events_stream/events_part_0000.jsonl"] = b"\n".join(events[:half]) + b"\n"
+    landing["usage_events_stream/events_part_0001.jsonl"] = (
+        b"\n".join(events[half:]) + b"\nnot json\n" + events[0] + b"\n"  # a duplicate too
+    )
+    lakes = {name: tmp_path / name for name in ("memory", "cluster")}
+    for lake in lakes.values():
+        write_landing(landing, lake / "landing")
+    memory = str(lakes["memory"])
+    assert main(["batch", "--engine", "memory", "--lake", memory]) == 0
+    assert main(["load", "--engine", "memory", "--serving", "sqlite", "--lake", memory]) == 0
+
+    keyspace = cassandra_node.new_keyspace("cluster")
+    env = {
+        **os.environ,
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "PYSPARK_PYTHON": sys.executable,
+        "SPARK_MASTER": standalone_cluster,
+        "CASSANDRA_CONTACT_POINTS": cassandra_node.contact_point,
+        "CASSANDRA_KEYSPACE": keyspace,
+    }
+    cluster = str(lakes["cluster"])
+    _on_cluster("stream", "--once", "--lake", cluster, env=env)
+    _on_cluster("batch", "--engine", "spark", "--lake", cluster, env=env)
+    _on_cluster("load", "--engine", "spark", "--serving", "cassandra", "--lake", cluster, env=env)
+
     for declared in (SILVER_EVENTS, QUARANTINE_EVENTS, DAILY_USAGE.table):
         assert_same_table(lakes["memory"], lakes["cluster"], declared)
     assert len(DeltaLake(LakeLayout(lakes["cluster"])).read_table(QUARANTINE_EVENTS)) >= 1
+
+    from finops_core import queries
+    from tests.test_serving_cassandra import open_cassandra_store
+
+    store = open_cassandra_store(cassandra_node, keyspace)
+    reference = SqliteServingStore(
+        lakes["memory"] / "serving" / "finops.sqlite", create_schema=False
+    )
+    try:
+        orgs = queries.known_orgs(reference)
+        assert queries.known_orgs(store) == orgs and len(orgs) >= 2
+        first, last = queries.usage_dates(reference) or (dt.date.min, dt.date.min)
+        for org in orgs:
+            assert queries.daily_usage(store, org, first, last) == queries.daily_usage(
+                reference, org, first, last
+            )
+            assert queries.top_services(store, org, days=30) == queries.top_services(
+                reference, org, days=30
+            )
+            assert queries.tickets(store, org) == queries.tickets(reference, org)
+            assert queries.genai(store, org) == queries.genai(reference, org)
+        assert queries.revenue(store) == queries.revenue(reference)
+        assert queries.anomalies(store) == queries.anomalies(reference)
+        for table in SERVING_TABLES:
+            assert store.count(table) == reference.count(table)
+    finally:
+        store.close()
+        reference.close()
 
 
 def sample_events() -> list[dict[str, Any]]:

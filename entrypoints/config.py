@@ -23,9 +23,11 @@ import attrs
 from adapters.cassandra.settings import (
     CRED_FILE,
     DEFAULT_KEYSPACE,
+    DEFAULT_REPLICATION_TEXT,
     CassandraSettings,
     check_keyspace,
     parse_contact_points,
+    parse_replication,
     read_env_file,
 )
 from adapters.landing.zip_intake import DEFAULT_LIMITS, LandingLimits, Limit
@@ -147,6 +149,21 @@ def _keyspace(name: str, value: Any, source: str) -> str:
         raise _bad(name, value, source, "a CQL identifier (letters, digits, _)") from None
 
 
+def _replication(name: str, value: Any, source: str) -> str:
+    text = _text(name, value, source)
+    try:
+        parse_replication(text)
+    except ConfigurationError:
+        raise _bad(
+            name,
+            value,
+            source,
+            "SimpleStrategy:N or NetworkTopologyStrategy:DC=N[,DC=N], "
+            "e.g. NetworkTopologyStrategy:datacenter1=3",
+        ) from None
+    return text
+
+
 # -- the settings ------------------------------------------------------------------------------
 
 
@@ -217,6 +234,13 @@ class Settings:
         "Cassandra keyspace of the serving tables",
         _keyspace,
     )
+    cassandra_replication: str = _setting(
+        DEFAULT_REPLICATION_TEXT,
+        "CASSANDRA_REPLICATION",
+        "replication of the keyspace a load creates: `SimpleStrategy:N` or "
+        "`NetworkTopologyStrategy:DC=N[,DC=N]`",
+        _replication,
+    )
     cassandra_username: str | None = _setting(
         None, "CASSANDRA_USERNAME", "Cassandra user (optional)", _optional_text
     )
@@ -269,6 +293,7 @@ class Settings:
             keyspace=self.cassandra_keyspace,
             username=username,
             password=self.cassandra_password if username else None,
+            replication=parse_replication(self.cassandra_replication),
         )
 
     def _astra(self) -> CassandraSettings:

@@ -177,7 +177,12 @@ def _cassandra_store(session: Any, settings: CassandraSettings, read_only: bool)
         if settings.is_astra or read_only:
             require_keyspace(session, settings.keyspace, settings.hosts, astra=settings.is_astra)
         if not read_only:
-            apply_schema(session, settings.keyspace, create_keyspace=not settings.is_astra)
+            apply_schema(
+                session,
+                settings.keyspace,
+                create_keyspace=not settings.is_astra,
+                replication=settings.replication,
+            )
     except FinopsError:
         raise
     except Exception as error:

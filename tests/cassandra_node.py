@@ -1,4 +1,4 @@
-"""Helpers to run a real single-node Cassandra 5.0 from tests.
+"""Helpers to run a real Cassandra 5.0 node, or a loopback ring of them, from tests.
 
 They drive ``scripts/cassandra-node`` (jars from Maven Central, a plain JVM on
 127.0.0.1) through subprocesses. A conftest can wrap them in a session-scoped
@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -57,18 +58,60 @@ def _parse_contact_point(stdout: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def start_node(directory: Path, auth: bool = False, *, fresh: bool = False) -> tuple[str, int]:
+@dataclass(frozen=True)
+class RingMember:
+    """Where one node of a loopback test ring listens and which ring it joins."""
+
+    address: str
+    seeds: str
+    port: int
+    storage_port: int
+    token: int
+    cluster_name: str = "test-ring"
+
+    def args(self) -> list[str]:
+        return [
+            "--address",
+            self.address,
+            "--seeds",
+            self.seeds,
+            "--port",
+            str(self.port),
+            "--storage-port",
+            str(self.storage_port),
+            f"--token={self.token}",
+            "--cluster-name",
+            self.cluster_name,
+        ]
+
+
+def ring_members(nodes: int, port: int, storage_port: int) -> list[RingMember]:
+    """`nodes` members on 127.0.0.1, 127.0.0.2, ..., seeded by the first, with evenly spaced
+    Murmur3 tokens, all on the same native and storage ports (each on its own address)."""
+    step = 2**64 // nodes
+    return [
+        RingMember(f"127.0.0.{i + 1}", "127.0.0.1", port, storage_port, -(2**63) + i * step)
+        for i in range(nodes)
+    ]
+
+
+def start_node(
+    directory: Path, auth: bool = False, *, fresh: bool = False, ring: RingMember | None = None
+) -> tuple[str, int]:
     """Start (or reuse) the node kept in ``directory`` and return its (host, port).
 
     Blocks until the node answers CQL. With ``auth`` the node requires the
     superuser ``cassandra``/``cassandra`` (PasswordAuthenticator). With ``fresh``
-    any running node there is stopped and its data deleted first.
+    any running node there is stopped and its data deleted first. With ``ring``
+    the node listens on the member's address and joins its ring.
     """
     args = ["start", "--dir", str(directory)]
     if auth:
         args.append("--auth")
     if fresh:
         args.append("--fresh")
+    if ring is not None:
+        args += ring.args()
     result = _run(args, START_TIMEOUT_S)
     if result.returncode != 0:
         raise CassandraNodeError(

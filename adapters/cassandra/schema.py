@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from adapters.cassandra.settings import check_keyspace
+from adapters.cassandra.settings import DEFAULT_REPLICATION, Replication, check_keyspace
 from finops_core.contracts import LogicalType
 from finops_core.errors import ConfigurationError, ServingUnavailable
 from finops_core.serving import SERVING_TABLES, ServingTable, ValueIndex
@@ -75,11 +75,12 @@ def table_names(tables: Sequence[ServingTable] = SERVING_TABLES) -> tuple[str, .
     return (*names, VERSION_TABLE)
 
 
-def keyspace_ddl(keyspace: str) -> str:
-    """Local nodes only: AstraDB keyspaces are created in the Astra UI."""
+def keyspace_ddl(keyspace: str, replication: Replication = DEFAULT_REPLICATION) -> str:
+    """Local nodes only: AstraDB keyspaces are created in the Astra UI. The replication is the
+    `cassandra_replication` setting (default SimpleStrategy, factor 1)."""
     return (
         f"CREATE KEYSPACE IF NOT EXISTS {check_keyspace(keyspace)} WITH replication = "
-        "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+        + replication.cql_map()
     )
 
 
@@ -167,10 +168,11 @@ def apply_schema(
     keyspace: str,
     create_keyspace: bool = True,
     tables: Sequence[ServingTable] = SERVING_TABLES,
+    replication: Replication = DEFAULT_REPLICATION,
 ) -> None:
     """Create the keyspace (unless AstraDB) and tables if missing, then record the version."""
     if create_keyspace:
-        session.execute(keyspace_ddl(keyspace))
+        session.execute(keyspace_ddl(keyspace, replication))
     for statement in table_ddl(keyspace, tables):
         session.execute(statement)
     session.execute(

@@ -20,6 +20,55 @@ DEFAULT_KEYSPACE = "cloud_analytics"
 DEFAULT_PORT = 9042
 CRED_FILE = "cred.env"
 _IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,47}$")
+_DATACENTER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,47}$")
+REPLICATION_STRATEGIES = ("SimpleStrategy", "NetworkTopologyStrategy")
+DEFAULT_REPLICATION_TEXT = "SimpleStrategy:1"
+
+
+@attrs.frozen
+class Replication:
+    """How a created keyspace is replicated: SimpleStrategy with one factor, or
+    NetworkTopologyStrategy with a factor per datacenter."""
+
+    strategy: str = "SimpleStrategy"
+    factors: tuple[tuple[str, int], ...] = (("replication_factor", 1),)
+
+    def cql_map(self) -> str:
+        """The CQL map literal of `WITH replication = ...`."""
+        entries = [f"'class': '{self.strategy}'"] + [
+            f"'{name}': {factor}" for name, factor in self.factors
+        ]
+        return "{" + ", ".join(entries) + "}"
+
+    def __str__(self) -> str:
+        if self.strategy == "SimpleStrategy":
+            return f"SimpleStrategy:{self.factors[0][1]}"
+        return f"{self.strategy}:" + ",".join(f"{dc}={n}" for dc, n in self.factors)
+
+
+DEFAULT_REPLICATION = Replication()
+
+
+def parse_replication(text: str) -> Replication:
+    """`SimpleStrategy:N` or `NetworkTopologyStrategy:dc1=N[,dc2=M]` -> Replication; anything
+    else is a ConfigurationError."""
+    strategy, _, spec = text.strip().partition(":")
+    wanted = (
+        "SimpleStrategy:N or NetworkTopologyStrategy:DC=N[,DC=N] "
+        "(e.g. NetworkTopologyStrategy:datacenter1=3)"
+    )
+    if strategy == "SimpleStrategy" and spec.strip().isdigit() and int(spec) >= 1:
+        return Replication("SimpleStrategy", (("replication_factor", int(spec)),))
+    if strategy == "NetworkTopologyStrategy":
+        factors = []
+        for item in (part.strip() for part in spec.split(",")):
+            name, sep, factor = item.partition("=")
+            if not sep or not _DATACENTER.match(name.strip()) or not factor.strip().isdigit():
+                raise ConfigurationError(f"CASSANDRA_REPLICATION {text!r} is not {wanted}.")
+            factors.append((name.strip(), int(factor)))
+        if factors and any(factor >= 1 for _, factor in factors):
+            return Replication("NetworkTopologyStrategy", tuple(factors))
+    raise ConfigurationError(f"CASSANDRA_REPLICATION {text!r} is not {wanted}.")
 
 
 def parse_contact_points(text: str) -> tuple[tuple[str, int], ...]:
@@ -77,6 +126,8 @@ class CassandraSettings:
     astra_token: str | None = attrs.field(default=None, repr=False)
     connect_timeout_s: float = 5.0
     request_timeout_s: float = 10.0
+    # Used only when a load creates the keyspace (an existing keyspace is never altered).
+    replication: Replication = DEFAULT_REPLICATION
 
     @property
     def is_astra(self) -> bool:
@@ -97,7 +148,7 @@ class CassandraSettings:
         cls, env: Mapping[str, str] | None = None, cred_file: Path | None = None
     ) -> CassandraSettings:
         """A self-managed cluster: CASSANDRA_CONTACT_POINTS (default 127.0.0.1:9042), keyspace,
-        optional CASSANDRA_USERNAME / CASSANDRA_PASSWORD."""
+        optional CASSANDRA_USERNAME / CASSANDRA_PASSWORD, CASSANDRA_REPLICATION."""
         values = _environment(env, cred_file)
         points = parse_contact_points(values.get("CASSANDRA_CONTACT_POINTS", ""))
         username = values.get("CASSANDRA_USERNAME") or None
@@ -109,6 +160,9 @@ class CassandraSettings:
             keyspace=values.get("CASSANDRA_KEYSPACE") or DEFAULT_KEYSPACE,
             username=username,
             password=password,
+            replication=parse_replication(
+                values.get("CASSANDRA_REPLICATION") or DEFAULT_REPLICATION_TEXT
+            ),
         )
 
     @classmethod

@@ -7,6 +7,7 @@ environment (`entrypoints.config`), and the command reads it from its container.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 from pathlib import Path
 
 from entrypoints.config import ENGINES, SERVING_KINDS
@@ -80,3 +81,11 @@ def add_command(
         epilog=f"example:\n  {example}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+
+
+def iso_date(text: str) -> dt.date:
+    """An argparse type: a YYYY-MM-DD date, or a usage error that shows the form."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2025-07-31") from None

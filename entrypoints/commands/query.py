@@ -8,7 +8,6 @@ mart's column names, which are also the `--json` keys). One handler runs them al
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 from collections.abc import Callable
 
 import attrs
@@ -18,6 +17,7 @@ from entrypoints.commands.common import (
     add_command,
     add_lake_option,
     add_serving_option,
+    iso_date,
     read_only,
 )
 from entrypoints.containers import Container
@@ -30,13 +30,6 @@ from finops_core.serving import DAILY_USAGE_BY_ORG
 
 Answer = Callable[[SliceReader, argparse.Namespace], list[dict[str, object]]]
 EXAMPLE_ORG = "org_xaji0y6d"
-
-
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2025-07-31") from None
 
 
 def _no_check(args: argparse.Namespace) -> None:
@@ -63,7 +56,7 @@ def _range_arguments(parser: argparse.ArgumentParser, *, required: bool) -> None
     parser.add_argument(
         "--from",
         dest="start",
-        type=_date,
+        type=iso_date,
         required=required,
         default=None,
         metavar="DATE",
@@ -72,7 +65,7 @@ def _range_arguments(parser: argparse.ArgumentParser, *, required: bool) -> None
     parser.add_argument(
         "--to",
         dest="end",
-        type=_date,
+        type=iso_date,
         required=required,
         default=None,
         metavar="DATE",
@@ -111,7 +104,7 @@ def _window_arguments(parser: argparse.ArgumentParser, days: int, as_of_default:
     parser.add_argument(
         "--as-of",
         dest="as_of",
-        type=_date,
+        type=iso_date,
         default=None,
         metavar="DATE",
         help=f"last day of the window (default: {as_of_default})",
@@ -145,7 +138,7 @@ def _q2(store: SliceReader, args: argparse.Namespace) -> list[dict[str, object]]
 def _q3_arguments(parser: argparse.ArgumentParser) -> None:
     _window_arguments(parser, queries.TICKET_DAYS, "the latest ticket date loaded, of any org")
     # Before issue 13, q3 was the per-day detail (now `day`): its --date is caught to say so.
-    parser.add_argument("--date", type=_date, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--date", type=iso_date, default=None, help=argparse.SUPPRESS)
 
 
 def _q3_check(args: argparse.Namespace) -> None:
@@ -224,7 +217,7 @@ def _anomalies(store: SliceReader, args: argparse.Namespace) -> list[dict[str, o
 
 def _day_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--date", type=_date, required=True, metavar="DATE", help="the usage date (YYYY-MM-DD)"
+        "--date", type=iso_date, required=True, metavar="DATE", help="the usage date (YYYY-MM-DD)"
     )
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from entrypoints.commands.common import add_command, add_lake_option
+from entrypoints.commands.common import add_command, add_lake_option, iso_date
 from entrypoints.containers import Container
 from finops_core.anomaly import COST_ANOMALIES
 from finops_core.errors import ConfigurationError, StorageFailed
@@ -34,13 +34,6 @@ REPORT_FILE = Path("report") / "finops-report.html"
 def default_path(layout: LakeLayout) -> Path:
     """Where the report goes without --out: <lake>/report/finops-report.html."""
     return layout.root / REPORT_FILE
-
-
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2025-07-31") from None
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -84,7 +77,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--from",
         dest="start",
-        type=_date,
+        type=iso_date,
         default=None,
         metavar="DATE",
         help="first day of the period, inclusive (default: the first usage date in gold)",
@@ -92,7 +85,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--to",
         dest="end",
-        type=_date,
+        type=iso_date,
         default=None,
         metavar="DATE",
         help="last day of the period, inclusive (default: the last usage date in gold)",

@@ -36,6 +36,7 @@ from tests.astra_standin import (
     running_standin,
     write_bundle,
 )
+from tests.small_lakes import memory_lake
 from tests.test_serving_cassandra import SUPERUSER, CassandraNode, cassandra_auth_node, gold_rows
 
 __all__ = ["cassandra_auth_node"]  # the shared fixture, imported so that pytest finds it here
@@ -281,18 +282,7 @@ def astra(
 @pytest.fixture(scope="module")
 def small_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A generated landing through the memory engine's batch, loaded into SQLite."""
-    from entrypoints.config import env_names
-
-    work = tmp_path_factory.mktemp("astra-lake")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(work)
-        for name in env_names():
-            patch.delenv(name, raising=False)
-        lake = str(work / "lake")
-        assert main(["generate", "--lake", lake, "--scale", "0.05"]) == 0
-        assert main(["batch", "--lake", lake, "--engine", "memory"]) == 0
-        assert main(["load", "--lake", lake, "--engine", "memory", "--serving", "sqlite"]) == 0
-    return work / "lake"
+    return memory_lake(tmp_path_factory.mktemp("astra-lake"), "0.05")
 
 
 def _questions(lake: Path) -> list[list[str]]:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from entrypoints.cli import main
 from entrypoints.config import env_names
+from tests.small_lakes import memory_lake
 
 FINOPS = str(Path(sys.executable).with_name("finops"))
 
@@ -61,15 +61,7 @@ def loaded_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     if probe.returncode != 0:
         pytest.skip(f"this process may not make a private read-only mount: {probe.stderr.strip()}")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(work)
-        for name in env_names():
-            patch.delenv(name, raising=False)
-        lake = str(work / "lake")
-        assert main(["generate", "--lake", lake, "--scale", "0.03"]) == 0
-        assert main(["batch", "--lake", lake, "--engine", "memory"]) == 0
-        assert main(["load", "--lake", lake, "--engine", "memory"]) == 0
-    return work / "lake"
+    return memory_lake(work, "0.03")
 
 
 def _writable(lake: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -51,26 +51,33 @@ def _figure(title: str, y_title: str, y_format: str = COUNT_FORMAT, height: int 
     return figure
 
 
-def cost_by_service(report: Report) -> Figure | None:
-    """Daily cost stacked by service."""
+def _stacked_bars(
+    figure: Figure, series: dict[str, tuple[list[object], list[float]]], hover: str
+) -> Figure:
+    """One bar trace per series name (in name order), stacked; `hover` is the hovertemplate
+    after the series name."""
     import plotly.graph_objects as go
 
-    if not report.cost_by_service_day:
-        return None
-    figure = _figure("Cost by service per day", "cost (USD)")
-    services = sorted({point.service for point in report.cost_by_service_day})
-    for service in services:
-        points = [p for p in report.cost_by_service_day if p.service == service]
+    for name in sorted(series):
+        x, y = series[name]
         figure.add_trace(
-            go.Bar(
-                name=service,
-                x=[p.usage_date for p in points],
-                y=[p.cost_usd for p in points],
-                hovertemplate=f"{service}<br>%{{x}}<br>%{{y:{USD_FORMAT}}} USD<extra></extra>",
-            )
+            go.Bar(name=name, x=x, y=y, hovertemplate=f"{name}<br>{hover}<extra></extra>")
         )
     figure.update_layout(barmode="stack")
     return figure
+
+
+def cost_by_service(report: Report) -> Figure | None:
+    """Daily cost stacked by service."""
+    if not report.cost_by_service_day:
+        return None
+    series: dict[str, tuple[list[object], list[float]]] = {}
+    for point in report.cost_by_service_day:
+        days, costs = series.setdefault(point.service, ([], []))
+        days.append(point.usage_date)
+        costs.append(point.cost_usd)
+    figure = _figure("Cost by service per day", "cost (USD)")
+    return _stacked_bars(figure, series, f"%{{x}}<br>%{{y:{USD_FORMAT}}} USD")
 
 
 def cost_per_request(report: Report) -> Figure | None:
@@ -331,23 +338,15 @@ def events_per_layer(report: Report) -> Figure | None:
 
 
 def quarantine_per_day(report: Report) -> Figure | None:
-    import plotly.graph_objects as go
-
     if not report.quarantine:
         return None
+    series: dict[str, tuple[list[object], list[float]]] = {}
+    for entry in report.quarantine:
+        days, events = series.setdefault(entry.reason, ([], []))
+        days.append(entry.day)
+        events.append(entry.events)
     figure = _figure("Quarantined events per day, by reason", "events", COUNT_FORMAT)
-    for reason in sorted({q.reason for q in report.quarantine}):
-        found = [q for q in report.quarantine if q.reason == reason]
-        figure.add_trace(
-            go.Bar(
-                name=reason,
-                x=[q.day for q in found],
-                y=[q.events for q in found],
-                hovertemplate=f"{reason}<br>%{{x}}: %{{y:,d}} events<extra></extra>",
-            )
-        )
-    figure.update_layout(barmode="stack")
-    return figure
+    return _stacked_bars(figure, series, "%{x}: %{y:,d} events")
 
 
 def quality_flags(report: Report) -> Figure | None:
